@@ -1,0 +1,118 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "claude-runner",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "claude-runner", targets: ["claude-runner"]),
+        .executable(name: "claude-runner-client", targets: ["claude-runner-client"]),
+        .library(name: "ClaudeRunner", targets: ["ClaudeRunner"]),
+        .library(name: "ClaudeRunnerTransports", targets: ["ClaudeRunnerTransports"]),
+        .library(name: "ClaudeRunnerClient", targets: ["ClaudeRunnerClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // The domain: config, runs, the issue protocol, workspaces, state files, GitHub client.
+        // Imports no HTTP server and no NATS.
+        .target(
+            name: "ClaudeRunner",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // HTTP routes: decode, call the service, encode.
+        .target(
+            name: "ClaudeRunnerTransports",
+            dependencies: [
+                "ClaudeRunner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The client side of the wire protocol, used by `claude-runner-client`.
+        .target(
+            name: "ClaudeRunnerClient",
+            dependencies: [
+                "ClaudeRunner",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "claude-runner",
+            dependencies: [
+                "ClaudeRunner",
+                "ClaudeRunnerTransports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "claude-runner-client",
+            dependencies: [
+                "ClaudeRunner",
+                "ClaudeRunnerClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Fakes shared by the test targets: a fake `claude`, a fake GitHub REST server, git fixtures.
+        .target(
+            name: "ClaudeRunnerTesting",
+            dependencies: [
+                "ClaudeRunner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ClaudeRunnerTesting",
+            resources: [.copy("Resources/fake-claude")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ClaudeRunnerTests",
+            dependencies: ["ClaudeRunner", "ClaudeRunnerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ClaudeRunnerTransportsTests",
+            dependencies: [
+                "ClaudeRunner",
+                "ClaudeRunnerTransports",
+                "ClaudeRunnerClient",
+                "ClaudeRunnerTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,158 @@
+import Foundation
+
+/// Everything the runner reads from `<path>/config.yaml`, with the defaults of a missing file.
+///
+/// Key names and meanings are the original runner's (`workDir`, `allowedTools`, `issue.*`, `github.*`) plus
+/// the hardening keys (`http.*`, `limits.*`, `git.*`). See `config.example.yaml`.
+public struct RunnerConfig: Sendable {
+    /// The config directory (`--path`), home of `config.yaml`, `id` and `user.creds`.
+    public var configDirectory: String
+    /// Root of every workspace; `<configDirectory>/workspaces` unless set.
+    public var workDir: String
+    public var allowedTools: [String]
+    public var maxTurns: Int
+    public var model: String?
+    public var issue: IssueSettings
+    public var github: GitHubSettings
+    public var http: HTTPSettings
+    public var limits: Limits
+    public var git: GitSettings
+    /// The Claude Code executable: a name looked up on `PATH`, or a path.
+    public var claudeExecutable: String
+    /// Time between SIGTERM and SIGKILL when a run is stopped (at most 10 s, as the spec promises).
+    public var terminationGrace: Duration
+
+    public struct IssueSettings: Sendable {
+        public var allowedTools: [String]?
+        public var maxTurns: Int?
+        public var model: String?
+        /// `model:*` label → model name.
+        public var modelLabels: [String: String]
+        public var bypassPermissions: Bool
+
+        public init(
+            allowedTools: [String]? = nil, maxTurns: Int? = nil, model: String? = nil,
+            modelLabels: [String: String] = [:], bypassPermissions: Bool = false
+        ) {
+            self.allowedTools = allowedTools
+            self.maxTurns = maxTurns
+            self.model = model
+            self.modelLabels = modelLabels
+            self.bypassPermissions = bypassPermissions
+        }
+    }
+
+    public struct GitHubSettings: Sendable {
+        public var token: String?
+        public var baseURL: String
+
+        public static let defaultBaseURL = "https://api.github.com"
+
+        public init(token: String? = nil, baseURL: String = GitHubSettings.defaultBaseURL) {
+            self.token = token
+            self.baseURL = baseURL
+        }
+    }
+
+    public struct HTTPSettings: Sendable {
+        public var tokens: [String]
+        public var tokenFile: String?
+        public var insecure: Bool
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        public var maxBodyBytes: Int
+
+        public init(
+            tokens: [String] = [], tokenFile: String? = nil, insecure: Bool = false, tlsCertificate: String? = nil,
+            tlsKey: String? = nil, maxBodyBytes: Int = 1 << 20
+        ) {
+            self.tokens = tokens
+            self.tokenFile = tokenFile
+            self.insecure = insecure
+            self.tlsCertificate = tlsCertificate
+            self.tlsKey = tlsKey
+            self.maxBodyBytes = maxBodyBytes
+        }
+    }
+
+    public struct Limits: Sendable {
+        public var maxConcurrentRuns: Int
+        public var maxQueuedRuns: Int
+        public var runTimeout: Duration
+        /// `.zero` means off.
+        public var idleTimeout: Duration
+        public var shutdownGrace: Duration
+        /// How much of Claude's stdout (and, separately, stderr) a run keeps in memory.
+        public var maxOutputBytes: Int
+
+        public init(
+            maxConcurrentRuns: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedRuns: Int = 64,
+            runTimeout: Duration = .seconds(3600), idleTimeout: Duration = .zero, shutdownGrace: Duration = .seconds(30),
+            maxOutputBytes: Int = 16 << 20
+        ) {
+            self.maxConcurrentRuns = maxConcurrentRuns
+            self.maxQueuedRuns = maxQueuedRuns
+            self.runTimeout = runTimeout
+            self.idleTimeout = idleTimeout
+            self.shutdownGrace = shutdownGrace
+            self.maxOutputBytes = maxOutputBytes
+        }
+    }
+
+    public struct GitSettings: Sendable {
+        public var allowedProtocols: [String]
+
+        public static let defaultProtocols = ["https", "ssh", "git", "file"]
+
+        public init(allowedProtocols: [String] = GitSettings.defaultProtocols) {
+            self.allowedProtocols = allowedProtocols
+        }
+    }
+
+    public init(
+        configDirectory: String, workDir: String? = nil, allowedTools: [String] = [], maxTurns: Int = 0,
+        model: String? = nil, issue: IssueSettings = .init(), github: GitHubSettings = .init(),
+        http: HTTPSettings = .init(), limits: Limits = .init(), git: GitSettings = .init(),
+        claudeExecutable: String = "claude", terminationGrace: Duration = .seconds(10)
+    ) {
+        self.configDirectory = configDirectory
+        self.workDir = workDir ?? (configDirectory as NSString).appendingPathComponent("workspaces")
+        self.allowedTools = allowedTools
+        self.maxTurns = maxTurns
+        self.model = model
+        self.issue = issue
+        self.github = github
+        self.http = http
+        self.limits = limits
+        self.git = git
+        self.claudeExecutable = claudeExecutable
+        self.terminationGrace = terminationGrace
+    }
+
+    /// The default config directory, `~/.flarex/claude-runner`.
+    public static var defaultDirectory: String {
+        (PathExpansion.homeDirectory as NSString).appendingPathComponent(".flarex/claude-runner")
+    }
+}
+
+/// `~` expansion for paths in flags and config values.
+public enum PathExpansion {
+    public static var homeDirectory: String {
+        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home }
+        return FileManager.default.homeDirectoryForCurrentUser.path
+    }
+
+    public static func expand(_ path: String) -> String {
+        if path == "~" { return homeDirectory }
+        if path.hasPrefix("~/") { return (homeDirectory as NSString).appendingPathComponent(String(path.dropFirst(2))) }
+        return path
+    }
+
+    /// An absolute, standardised form of `path` (relative paths are taken from the current directory).
+    public static func absolute(_ path: String) -> String {
+        let expanded = expand(path)
+        if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
+        let cwd = FileManager.default.currentDirectoryPath
+        return ((cwd as NSString).appendingPathComponent(expanded) as NSString).standardizingPath
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+
+/// The git operations a run needs, each one a `git` child process with validated arguments.
+///
+/// Every command runs with `GIT_TERMINAL_PROMPT=0` (never wait for a password) and `GIT_ALLOW_PROTOCOL`
+/// set to the allowlist, which git enforces for the clone and for every submodule, whatever the user's
+/// git config says. Error messages carry git's stderr with secrets redacted.
+public struct Git: Sendable {
+    public var allowedProtocols: [String]
+    public var redactor: Redactor
+    public var terminationGrace: Duration
+    /// Extra environment for commands that talk to a remote (e.g. an authorization header for GitHub).
+    public var remoteEnvironment: [String: String?]
+
+    public init(
+        allowedProtocols: [String], redactor: Redactor, terminationGrace: Duration = .seconds(10),
+        remoteEnvironment: [String: String?] = [:]
+    ) {
+        self.allowedProtocols = allowedProtocols
+        self.redactor = redactor
+        self.terminationGrace = terminationGrace
+        self.remoteEnvironment = remoteEnvironment
+    }
+
+    /// A failed git command: what was attempted and git's (redacted) stderr.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// `git clone [--depth 1] [--branch <ref>] -- <source> <directory>`.
+    public func clone(source: String, into directory: String, ref: String?, shallow: Bool, logger: Logger) async throws {
+        var arguments = ["clone", "--quiet", "--no-recurse-submodules"]
+        if shallow { arguments += ["--depth", "1"] }
+        if let ref { arguments += ["--branch", ref] }
+        arguments += ["--", source, directory]
+        try await run(arguments, in: nil, remote: true, action: "git clone", logger: logger)
+    }
+
+    /// `git fetch origin <ref>`: leaves the fetched commit in `FETCH_HEAD`.
+    public func fetch(ref: String, in directory: String, logger: Logger) async throws {
+        try await run(["fetch", "--quiet", "origin", "--", ref], in: directory, remote: true, action: "git fetch", logger: logger)
+    }
+
+    /// Writes `git diff --no-ext-diff --binary FETCH_HEAD...HEAD` to `file`, streaming it to disk.
+    public func writeDiff(in directory: String, to file: String, logger: Logger) async throws {
+        FileManager.default.createFile(atPath: file, contents: nil)
+        guard let handle = FileHandle(forWritingAtPath: file) else {
+            throw Failure(description: "cannot write \((file as NSString).lastPathComponent)")
+        }
+        defer { try? handle.close() }
+        let spec = processSpec(["diff", "--no-ext-diff", "--binary", "FETCH_HEAD...HEAD"], in: directory, remote: false)
+        let errors = ErrorText()
+        let writeFailed = WriteFailure()
+        let exit = try await ChildProcess.run(spec) { event in
+            switch event {
+            case .standardOutput(let chunk):
+                do { try handle.write(contentsOf: chunk) } catch { await writeFailed.set() }
+            case .standardError(let chunk):
+                await errors.append(chunk)
+            }
+        }
+        if await writeFailed.value { throw Failure(description: "git diff: cannot write the diff file") }
+        guard exit.isSuccess else { throw await failure("git diff", exit: exit, stderr: errors.text) }
+    }
+
+    /// The commit id of `HEAD` in `directory`.
+    public func headCommit(in directory: String, logger: Logger) async throws -> String {
+        try await run(["rev-parse", "HEAD"], in: directory, remote: false, action: "git rev-parse", logger: logger)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], in directory: String?, remote: Bool, action: String, logger: Logger) async throws
+        -> String
+    {
+        let spec = processSpec(arguments, in: directory, remote: remote)
+        let collector = OutputCollector(limit: 1 << 20)
+        let exit: ProcessExit
+        do {
+            exit = try await ChildProcess.run(spec) { await collector.record($0) }
+        } catch let error as ChildProcess.LaunchError {
+            throw Failure(description: "\(action): \(error.description)")
+        }
+        guard exit.isSuccess else {
+            throw failure(action, exit: exit, stderr: await collector.standardError.text)
+        }
+        logger.debug("git command finished", metadata: ["git.action": "\(action)"])
+        return await collector.standardOutput.text
+    }
+
+    func failure(_ action: String, exit: ProcessExit, stderr: String) -> Failure {
+        let detail = redactor.redact(stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        return Failure(description: detail.isEmpty ? "\(action) failed: \(exit)" : "\(action) failed: \(exit): \(detail)")
+    }
+
+    func processSpec(_ arguments: [String], in directory: String?, remote: Bool) -> ProcessSpec {
+        var environment: [String: String?] = [
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ALLOW_PROTOCOL": allowedProtocols.joined(separator: ":"),
+            "GIT_ASKPASS": nil,
+            "SSH_ASKPASS": nil,
+            "GIT_EXTERNAL_DIFF": nil,
+            "GIT_PAGER": "cat",
+            "LC_ALL": "C",
+        ]
+        if remote {
+            environment["GIT_SSH_COMMAND"] = ProcessInfo.processInfo.environment["GIT_SSH_COMMAND"] ?? "ssh -o BatchMode=yes"
+            for (key, value) in remoteEnvironment { environment[key] = value }
+        }
+        return ProcessSpec(
+            executable: "git", arguments: arguments, workingDirectory: directory, environment: environment,
+            terminationGrace: terminationGrace
+        )
+    }
+}
+
+/// Collects stderr text from concurrent event callbacks.
+private actor ErrorText {
+    var buffer = OutputBuffer(limit: 1 << 20)
+    func append(_ chunk: [UInt8]) { buffer.append(chunk) }
+    var text: String { buffer.text }
+}
+
+private actor WriteFailure {
+    var value = false
+    func set() { value = true }
+}

@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// The four GitHub REST calls the issue protocol makes: read an issue, remove a label, add labels, comment.
+///
+/// Every call has a 30 s deadline (as the original's client had). Idempotent calls (reading, removing a
+/// label, adding labels) are retried on 5xx and rate-limit answers with backoff that honours `Retry-After`
+/// and `X-RateLimit-Reset`; a comment is never retried, so it is never posted twice. The token is sent
+/// only in the `Authorization` header and never appears in an error.
+public struct GitHubClient: Sendable {
+    public let baseURL: String
+    private let token: String
+    private let httpClient: HTTPClient
+    public var timeout: TimeAmount = .seconds(30)
+    public var maxAttempts = 3
+    /// The longest a retry waits for a rate limit to reset before giving up.
+    public var maxRetryDelay: Duration = .seconds(60)
+
+    public init(baseURL: String, token: String, httpClient: HTTPClient = .shared) {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base
+        self.token = token
+        self.httpClient = httpClient
+    }
+
+    /// A GitHub call that did not succeed; the message names the call and GitHub's answer.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let status: Int?
+        public let description: String
+    }
+
+    public func issue(_ repo: String, number: Int, logger: Logger) async throws -> GitHubIssue {
+        let body = try await send(.GET, "/repos/\(repo)/issues/\(number)", idempotent: true, logger: logger)
+        do {
+            return try JSONDecoder().decode(GitHubIssue.self, from: body)
+        } catch {
+            throw Failure(status: nil, description: "GitHub GET /repos/\(repo)/issues/\(number): unexpected response: \(error)")
+        }
+    }
+
+    /// Removes a label; a label that is not on the issue is not an error.
+    public func removeLabel(_ label: String, repo: String, number: Int, logger: Logger) async throws {
+        let path = "/repos/\(repo)/issues/\(number)/labels/\(Self.escapePathSegment(label))"
+        do {
+            try await send(.DELETE, path, idempotent: true, logger: logger)
+        } catch let failure as Failure where failure.status == 404 {
+            return
+        }
+    }
+
+    public func addLabels(_ labels: [String], repo: String, number: Int, logger: Logger) async throws {
+        let body = try JSONEncoder().encode(["labels": labels])
+        try await send(.POST, "/repos/\(repo)/issues/\(number)/labels", body: body, idempotent: true, logger: logger)
+    }
+
+    public func comment(_ text: String, repo: String, number: Int, logger: Logger) async throws {
+        let body = try JSONEncoder().encode(["body": text])
+        try await send(.POST, "/repos/\(repo)/issues/\(number)/comments", body: body, idempotent: false, logger: logger)
+    }
+
+    @discardableResult
+    func send(_ method: HTTPMethod, _ path: String, body: Data? = nil, idempotent: Bool, logger: Logger) async throws
+        -> ByteBuffer
+    {
+        var attempt = 1
+        while true {
+            var request = HTTPClientRequest(url: baseURL + path)
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Accept", value: "application/vnd.github+json")
+            request.headers.add(name: "X-GitHub-Api-Version", value: "2022-11-28")
+            request.headers.add(name: "User-Agent", value: "claude-runner")
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(data: body))
+            }
+            let response: HTTPClientResponse
+            let responseBody: ByteBuffer
+            do {
+                response = try await httpClient.execute(request, timeout: timeout, logger: logger)
+                responseBody = try await response.body.collect(upTo: 8 << 20)
+            } catch {
+                let failure = Failure(status: nil, description: "GitHub \(method) \(path): \(Self.describe(error))")
+                if idempotent, attempt < maxAttempts, !(error is CancellationError) {
+                    logger.warning("GitHub call failed, retrying", metadata: ["github.call": "\(method) \(path)", "attempt": "\(attempt)"])
+                    try await Task.sleep(for: Self.backoff(attempt))
+                    attempt += 1
+                    continue
+                }
+                throw failure
+            }
+            let status = Int(response.status.code)
+            if (200..<300).contains(status) { return responseBody }
+
+            let message = Self.errorMessage(responseBody) ?? response.status.reasonPhrase
+            let failure = Failure(status: status, description: "GitHub \(method) \(path): \(status) \(message)")
+            if idempotent, attempt < maxAttempts, let delay = retryDelay(response, status: status, attempt: attempt) {
+                logger.warning(
+                    "GitHub call failed, retrying",
+                    metadata: ["github.call": "\(method) \(path)", "status": "\(status)", "attempt": "\(attempt)"]
+                )
+                try await Task.sleep(for: delay)
+                attempt += 1
+                continue
+            }
+            throw failure
+        }
+    }
+
+    /// How long to wait before retrying, or `nil` when the answer is not worth retrying.
+    func retryDelay(_ response: HTTPClientResponse, status: Int, attempt: Int) -> Duration? {
+        let rateLimited =
+            status == 429 || (status == 403 && response.headers.first(name: "X-RateLimit-Remaining") == "0")
+        guard status >= 500 || rateLimited else { return nil }
+        if let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init) {
+            let delay = Duration.seconds(max(retryAfter, 0))
+            return delay <= maxRetryDelay ? delay : nil
+        }
+        if rateLimited, let reset = response.headers.first(name: "X-RateLimit-Reset").flatMap(Double.init) {
+            let seconds = max(0, reset - Date().timeIntervalSince1970)
+            let delay = Duration.milliseconds(Int64(seconds * 1000))
+            return delay <= maxRetryDelay ? delay : nil
+        }
+        return Self.backoff(attempt)
+    }
+
+    static func backoff(_ attempt: Int) -> Duration {
+        .milliseconds(Int64(250 * (1 << min(attempt, 6))) + Int64.random(in: 0..<100))
+    }
+
+    static func errorMessage(_ body: ByteBuffer) -> String? {
+        struct Message: Decodable { var message: String? }
+        guard let decoded = try? JSONDecoder().decode(Message.self, from: body) else { return nil }
+        return decoded.message
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError, error == .deadlineExceeded { return "timed out" }
+        return "\(error)"
+    }
+
+    static func escapePathSegment(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}

@@ -1,0 +1,81 @@
+/// `.claude-runner/state.json`: the latest attempt of an issue task.
+public struct IssueTaskState: Codable, Sendable, Equatable {
+    public var taskID: String
+    public var repo: String
+    public var issueNumber: Int
+    public var lastAttemptID: String
+    public var lastStatus: String
+    public var lastErrorType: String?
+    public var lastCommit: String?
+    public var updatedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case taskID = "task_id"
+        case repo
+        case issueNumber = "issue_number"
+        case lastAttemptID = "last_attempt_id"
+        case lastStatus = "last_status"
+        case lastErrorType = "last_error_type"
+        case lastCommit = "last_commit"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// `.claude-runner/attempts/<attempt-id>.json`: one attempt, kept across attempts until cleanup.
+public struct IssueAttemptRecord: Codable, Sendable, Equatable {
+    public var attemptID: String
+    public var taskID: String
+    public var repo: String
+    public var issueNumber: Int
+    public var startedAt: String
+    public var endedAt: String?
+    public var status: String
+    public var errorType: String?
+    public var errorDetail: String?
+    public var branch: String?
+    public var commit: String?
+    public var model: String?
+    public var modelLabel: String?
+
+    enum CodingKeys: String, CodingKey {
+        case attemptID = "attempt_id"
+        case taskID = "task_id"
+        case repo
+        case issueNumber = "issue_number"
+        case startedAt = "started_at"
+        case endedAt = "ended_at"
+        case status
+        case errorType = "error_type"
+        case errorDetail = "error_detail"
+        case branch, commit, model
+        case modelLabel = "model_label"
+    }
+}
+
+/// `.claude-runner/lock.json`: who is working on the task now.
+public struct IssueLockRecord: Codable, Sendable, Equatable {
+    public var attemptID: String
+    public var pid: Int
+    public var startedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case attemptID = "attempt_id"
+        case pid
+        case startedAt = "started_at"
+    }
+}
+
+/// Attempt statuses and error types, as written to the records.
+public enum IssueAttemptStatus {
+    public static let running = "running"
+    public static let completed = "completed"
+    public static let failed = "failed"
+}
+
+public enum IssueErrorType {
+    public static let cloneFailed = "clone_failed"
+    public static let claudeFailed = "claude_failed"
+    public static let execError = "exec_error"
+    public static let locked = "locked"
+    public static let interrupted = "interrupted"
+}

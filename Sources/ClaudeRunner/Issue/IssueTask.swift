@@ -1,0 +1,26 @@
+/// An issue that passed validation and was claimed: everything the background phase needs.
+public struct IssueTask: Sendable {
+    public let attemptID: String
+    public let repo: RepoReference
+    public let issue: GitHubIssue
+    public let ref: String?
+    public let model: String?
+    public let modelLabel: String?
+    public let workspace: IssueWorkspace
+
+    /// The Result the sync phase returns: `Issue owner/repo#N accepted; ...`.
+    public var acceptedResult: RunResult {
+        RunResult(id: attemptID, output: IssueText.acceptedOutput(repo: repo.fullName, number: issue.number))
+    }
+}
+
+/// How an issue attempt ended.
+public struct IssueOutcome: Sendable, Equatable {
+    public var status: String
+    public var errorType: String?
+    /// The failure detail as recorded (sanitised, redacted).
+    public var detail: String?
+    public var commit: String?
+
+    public var completed: Bool { status == IssueAttemptStatus.completed }
+}

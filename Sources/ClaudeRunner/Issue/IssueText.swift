@@ -1,0 +1,73 @@
+import Foundation
+
+/// The texts the issue protocol writes: Claude's prompt and the comments on the issue.
+public enum IssueText {
+    /// Longest comment excerpt of Claude's output or a failure detail.
+    public static let summaryLimit = 4000
+
+    /// The prompt built from the issue; a client's prompt is never used in issue mode.
+    public static func prompt(repo: String, issue: GitHubIssue) -> String {
+        var text = "You are claude-runner working on GitHub issue #\(issue.number) in \(repo).\n\n"
+        if !issue.title.isEmpty { text += "Issue title: \(issue.title)\n" }
+        if let url = issue.htmlURL, !url.isEmpty { text += "Issue URL: \(url)\n" }
+        text += "\nIssue body:\n"
+        text += issue.body ?? ""
+        text += "\n\nInstructions:\n"
+        text += "- Implement the task described in the issue and open a pull request for review.\n"
+        text += "- Do not stop after producing only a plan; implement the change in this run.\n"
+        text += "- Do not ask for approval to begin implementation in issue mode.\n"
+        text += "- Do not merge any pull requests.\n"
+        text +=
+            "- Run the relevant tests after your changes and report which commands you ran and the outcomes in your final summary.\n"
+        text += "- Keep changes scoped to what the issue asks for.\n"
+        return text
+    }
+
+    public static func claimComment(modelLabel: String?, model: String?) -> String {
+        var text = "claude-runner has claimed this issue and started working on it."
+        let label = modelLabel ?? ""
+        let model = model ?? ""
+        if !label.isEmpty || !model.isEmpty {
+            text += "\n\nModel selection:"
+            if !label.isEmpty { text += "\n- Label: `\(label)`" }
+            if !model.isEmpty { text += "\n- Model: `\(model)`" }
+        }
+        return text
+    }
+
+    public static func acceptedOutput(repo: String, number: Int) -> String {
+        "Issue \(repo)#\(number) accepted; claude-runner is processing in the background."
+    }
+
+    public static func successComment(output: String) -> String {
+        "claude-runner finished this task.\n\n" + summarize(output)
+    }
+
+    public static func failureComment(runID: String, workspacePreserved: Bool, detail: String) -> String {
+        var text = "claude-runner failed to complete this task.\n\n"
+        text += "- Run ID: `\(runID)`\n"
+        if workspacePreserved {
+            text += "- Workspace preserved on the runner; ask an operator to inspect with the run ID above.\n"
+        }
+        text += "\n"
+        return text + summarize(detail)
+    }
+
+    /// Trimmed text, `(no output)` when empty, cut at ``summaryLimit`` characters and marked when longer.
+    public static func summarize(_ text: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { return "(no output)" }
+        guard trimmed.count > summaryLimit else { return trimmed }
+        return String(trimmed.prefix(summaryLimit)) + "\n\n[truncated]"
+    }
+
+    /// Replaces host paths with placeholders: the task root with `<workspace>`, the workspace root with
+    /// `<workspace-root>`, the runner's home directory with `~`.
+    public static func sanitize(_ text: String, taskRoot: String?, workRoot: String, home: String?) -> String {
+        var result = text
+        if let taskRoot, !taskRoot.isEmpty { result = result.replacingOccurrences(of: taskRoot, with: "<workspace>") }
+        if !workRoot.isEmpty { result = result.replacingOccurrences(of: workRoot, with: "<workspace-root>") }
+        if let home, !home.isEmpty, home != "/" { result = result.replacingOccurrences(of: home, with: "~") }
+        return result
+    }
+}

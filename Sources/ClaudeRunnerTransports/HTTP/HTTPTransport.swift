@@ -1,0 +1,153 @@
+import ClaudeRunner
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The runner's HTTP API: `POST /api/run`, `/api/run-issue`, `/api/cleanup-issue`.
+///
+/// Each route decodes its request, calls the matching ``RunnerService`` method and writes the Result;
+/// errors are `{"error": "..."}` with a status that says what kind of failure it was.
+public enum HTTPTransport {
+    /// Builds the router with the runner's routes.
+    /// - Parameters:
+    ///   - service: The runner.
+    ///   - maxBodyBytes: Larger request bodies (chunked ones too) get 413.
+    public static func router(service: RunnerService, maxBodyBytes: Int) -> Router<RunnerRequestContext> {
+        let router = Router(context: RunnerRequestContext.self)
+        let api = router.group("api")
+        api.post("run") { request, context in
+            try await handle(request, context, RunRequest.self, maxBodyBytes: maxBodyBytes) { body, logger in
+                try await service.run(body, logger: logger)
+            }
+        }
+        api.post("run-issue") { request, context in
+            try await handle(request, context, RunIssueRequest.self, maxBodyBytes: maxBodyBytes) { body, logger in
+                try await service.runIssue(body, logger: logger)
+            }
+        }
+        api.post("cleanup-issue") { request, context in
+            try await handle(request, context, CleanupIssueRequest.self, maxBodyBytes: maxBodyBytes) { body, logger in
+                try await service.cleanupIssue(body, logger: logger)
+            }
+        }
+        return router
+    }
+
+    /// Builds the HTTP application for `address` (`host:port` or `:port`).
+    public static func application(
+        service: RunnerService, address: ListenAddress, logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(service: service, maxBodyBytes: service.config.http.maxBodyBytes),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "claude-runner"),
+            onServerRunning: onServerRunning,
+            logger: logger
+        )
+    }
+
+    static func handle<Body: Decodable & Sendable>(
+        _ request: Request, _ context: RunnerRequestContext, _ type: Body.Type, maxBodyBytes: Int,
+        _ call: @escaping @Sendable (Body, Logger) async throws -> RunResult
+    ) async throws -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return errorResponse(.contentTooLarge, "request body is larger than \(maxBodyBytes) bytes")
+        }
+        let body: Body
+        do {
+            body = try WireJSON.decode(type, from: Data(buffer: buffer))
+        } catch {
+            return errorResponse(.badRequest, error.description)
+        }
+        do {
+            let result = try await untilClientLeaves(context.channel) {
+                try await call(body, context.logger)
+            }
+            return try jsonResponse(.ok, result)
+        } catch let error as RunnerError {
+            return errorResponse(status(for: error.kind), error.message)
+        } catch is CancellationError {
+            // The client is gone; nobody reads this.
+            return errorResponse(.init(code: 499, reasonPhrase: "Client Closed Request"), "request cancelled")
+        }
+    }
+
+    public static func status(for kind: RunnerError.Kind) -> HTTPResponse.Status {
+        switch kind {
+        case .invalidRequest: .badRequest
+        case .rejected: .unprocessableContent
+        case .unavailable: .serviceUnavailable
+        case .failed: .internalServerError
+        }
+    }
+
+    static func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
+        let data = try WireJSON.encode(value)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(data: data))
+        )
+    }
+
+    static func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        struct ErrorBody: Encodable { var error: String }
+        let data = (try? WireJSON.encode(ErrorBody(error: message))) ?? Data(#"{"error":"internal error"}"#.utf8)
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if status == .serviceUnavailable { headers[.retryAfter] = "5" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    /// Runs `body`, cancelling it when the client's connection closes (the run's process group is then
+    /// stopped by the cancellation).
+    static func untilClientLeaves<T: Sendable>(
+        _ channel: any Channel, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let (closed, continuation) = AsyncStream<Never>.makeStream()
+        channel.closeFuture.whenComplete { _ in continuation.finish() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                for await _ in closed {}
+                return nil
+            }
+            defer { group.cancelAll() }
+            // The first to finish decides: the run's value, or `nil` when the connection closed first.
+            guard let first = try await group.next(), let value = first else { throw CancellationError() }
+            return value
+        }
+    }
+}
+
+/// A listen address as the flag takes it: `host:port`, `:port` (all interfaces) or `[v6]:port`.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Whether only this machine can reach the address.
+    public var isLoopback: Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+}
