@@ -49,7 +49,7 @@ public struct RepoReference: Sendable, Equatable {
         } else if text.contains("::") {
             let helper = text.components(separatedBy: "::")[0]
             throw .invalidRequest("invalid repo: protocol \(Self.quoted(helper)) not allowed")
-        } else if text.hasPrefix("/") || text.hasPrefix("./") || text.hasPrefix("../") {
+        } else if text.hasPrefix("/") {
             transport = "file"
             path = text
             self.cloneSource = text

@@ -68,7 +68,7 @@ public enum HTTPTransport {
             let result = try await untilClientLeaves(context.channel) {
                 try await call(body, context.logger)
             }
-            return try jsonResponse(.ok, result)
+            return jsonResponse(.ok, WireJSON.encode(result))
         } catch let error as RunnerError {
             return errorResponse(status(for: error.kind), error.message)
         } catch is CancellationError {
@@ -86,9 +86,8 @@ public enum HTTPTransport {
         }
     }
 
-    static func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-        let data = try WireJSON.encode(value)
-        return Response(
+    static func jsonResponse(_ status: HTTPResponse.Status, _ data: Data) -> Response {
+        Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(data: data))
@@ -96,11 +95,9 @@ public enum HTTPTransport {
     }
 
     static func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        struct ErrorBody: Encodable { var error: String }
-        let data = (try? WireJSON.encode(ErrorBody(error: message))) ?? Data(#"{"error":"internal error"}"#.utf8)
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        if status == .serviceUnavailable { headers[.retryAfter] = "5" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+        var response = jsonResponse(status, WireJSON.encodeError(message))
+        if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
+        return response
     }
 
     /// Runs `body`, cancelling it when the client's connection closes (the run's process group is then

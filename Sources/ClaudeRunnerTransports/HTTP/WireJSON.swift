@@ -2,33 +2,47 @@ import ClaudeRunner
 import Foundation
 
 /// JSON as the original runner writes it: compact, in field order, with `<`, `>`, `&`, U+2028 and
-/// U+2029 escaped as Go's `encoding/json` does, and decoding errors that name the offending field.
+/// U+2029 escaped as Go's `encoding/json` does; and decoding errors that name the offending field.
 public enum WireJSON {
-    public static func encode(_ value: some Encodable) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return goEscaped(try encoder.encode(value))
+    /// `{"id":...,"output":...,"error":...}` in the original's field order; `error` only when set.
+    public static func encode(_ result: RunResult) -> Data {
+        var text = #"{"id":"# + quoted(result.id) + #","output":"# + quoted(result.output)
+        if let error = result.error, !error.isEmpty { text += #","error":"# + quoted(error) }
+        text += "}"
+        return Data(text.utf8)
     }
 
-    /// Outside strings JSON never contains these characters, so escaping them byte-wise is exact.
-    static func goEscaped(_ data: Data) -> Data {
-        var output = Data()
-        output.reserveCapacity(data.count)
-        var index = data.startIndex
-        while index < data.endIndex {
-            let byte = data[index]
-            switch byte {
-            case UInt8(ascii: "<"): output.append(contentsOf: Array(#"\u003c"#.utf8))
-            case UInt8(ascii: ">"): output.append(contentsOf: Array(#"\u003e"#.utf8))
-            case UInt8(ascii: "&"): output.append(contentsOf: Array(#"\u0026"#.utf8))
-            case 0xE2 where index + 2 < data.endIndex && data[index + 1] == 0x80
-                && (data[index + 2] == 0xA8 || data[index + 2] == 0xA9):
-                output.append(contentsOf: Array((data[index + 2] == 0xA8 ? #"\u2028"# : #"\u2029"#).utf8))
-                index += 2
-            default: output.append(byte)
+    /// `{"error":"..."}`.
+    public static func encodeError(_ message: String) -> Data {
+        Data((#"{"error":"# + quoted(message) + "}").utf8)
+    }
+
+    /// A JSON string literal escaped as Go's `encoding/json` escapes it (HTML characters included).
+    public static func quoted(_ text: String) -> String {
+        var output = "\""
+        output.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case "<": output += "\\u003c"
+            case ">": output += "\\u003e"
+            case "&": output += "\\u0026"
+            case "\u{2028}": output += "\\u2028"
+            case "\u{2029}": output += "\\u2029"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
             }
-            index += 1
         }
+        output += "\""
         return output
     }
 

@@ -1,0 +1,79 @@
+import ClaudeRunner
+import ClaudeRunnerTesting
+import Foundation
+import Testing
+
+@Suite("running child processes")
+struct ChildProcessTests {
+    @Test("stdin is /dev/null: a child that reads stdin sees end-of-file at once")
+    func stdinIsDevNull() async throws {
+        let collector = OutputCollector(limit: 1024)
+        let exit = try await ChildProcess.run(ProcessSpec(executable: "cat", arguments: [])) { await collector.record($0) }
+        #expect(exit == .exited(0))
+        #expect(await collector.standardOutput.totalCount == 0)
+    }
+
+    @Test("stdout and stderr are read concurrently: 50 MB on each cannot deadlock, memory stays at the cap")
+    func largeOutput() async throws {
+        let collector = OutputCollector(limit: 1 << 20)
+        let script = "head -c 52428800 /dev/zero; head -c 52428800 /dev/zero >&2; echo done >&2"
+        let exit = try await ChildProcess.run(ProcessSpec(executable: "sh", arguments: ["-c", script])) {
+            await collector.record($0)
+        }
+        #expect(exit == .exited(0))
+        let stdout = await collector.standardOutput
+        let stderr = await collector.standardError
+        #expect(stdout.totalCount == 52_428_800)
+        #expect(stdout.bytes.count == 1 << 20)
+        #expect(stdout.isTruncated)
+        #expect(stderr.totalCount == 52_428_805)
+    }
+
+    @Test("exit statuses and signals are described as Go's os/exec does")
+    func exitDescriptions() async throws {
+        let exit = try await ChildProcess.run(ProcessSpec(executable: "sh", arguments: ["-c", "exit 3"])) { _ in }
+        #expect(exit == .exited(3))
+        #expect(exit.description == "exit status 3")
+        let killed = try await ChildProcess.run(ProcessSpec(executable: "sh", arguments: ["-c", "kill -9 $$"])) { _ in }
+        #expect(killed.description == "signal: killed")
+    }
+
+    @Test("a missing executable is a launch error naming it")
+    func missingExecutable() async throws {
+        let error = try await #require(throws: ChildProcess.LaunchError.self) {
+            try await ChildProcess.run(ProcessSpec(executable: "no-such-claude-binary", arguments: [])) { _ in }
+        }
+        #expect(error.description.contains("no-such-claude-binary"))
+    }
+
+    @Test("cancelling the run ends the whole process group, even a child that ignores SIGTERM")
+    func cancellationKillsGroup() async throws {
+        try await TemporaryDirectory.with("cancel") { directory in
+            let claude = try FakeClaude(in: directory.path, ["DELAY": "60", "IGNORE_TERM": "1", "SPAWN_CHILD": "1"])
+            let spec = ProcessSpec(executable: claude.executable, arguments: ["-p", "x"], terminationGrace: .milliseconds(500))
+            let run = Task { try await ChildProcess.run(spec) { _ in } }
+            try await claude.waitUntilStarted()
+            try await eventually("child pid") { claude.childProcessID != nil }
+            let pid = try #require(claude.processID)
+            let child = try #require(claude.childProcessID)
+            #expect(processIsAlive(pid))
+            #expect(processIsAlive(child))
+            let started = ContinuousClock.now
+            run.cancel()
+            await #expect(throws: CancellationError.self) { try await run.value }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            try await eventually("processes gone") { !processIsAlive(pid) && !processIsAlive(child) }
+        }
+    }
+
+    @Test("what a finished child leaves running in its group is killed")
+    func stragglersKilled() async throws {
+        try await TemporaryDirectory.with("straggler") { directory in
+            let claude = try FakeClaude(in: directory.path, ["SPAWN_CHILD": "1"])
+            let exit = try await ChildProcess.run(ProcessSpec(executable: claude.executable, arguments: [])) { _ in }
+            #expect(exit == .exited(0))
+            let child = try #require(claude.childProcessID)
+            try await eventually("background child gone") { !processIsAlive(child) }
+        }
+    }
+}
