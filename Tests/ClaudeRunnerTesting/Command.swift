@@ -5,6 +5,7 @@ import Foundation
 public enum Command {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public struct Output: Sendable {

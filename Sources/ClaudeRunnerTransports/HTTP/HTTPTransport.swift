@@ -105,16 +105,22 @@ public enum HTTPTransport {
     static func untilClientLeaves<T: Sendable>(
         _ channel: any Channel, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let (closed, continuation) = AsyncStream<Never>.makeStream()
-        channel.closeFuture.whenComplete { _ in continuation.finish() }
+        let watcher = ClientDisconnectHandler()
+        do {
+            try await channel.pipeline.addHandler(watcher, position: .first).get()
+        } catch {
+            // The connection is already gone.
+            throw CancellationError()
+        }
+        defer { channel.pipeline.removeHandler(watcher, promise: nil) }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                for await _ in closed {}
+                for await _ in watcher.closed {}
                 return nil
             }
             defer { group.cancelAll() }
-            // The first to finish decides: the run's value, or `nil` when the connection closed first.
+            // The first to finish decides: the run's value, or `nil` when the client left first.
             guard let first = try await group.next(), let value = first else { throw CancellationError() }
             return value
         }
