@@ -108,6 +108,9 @@ let package = Package(
                 "ClaudeRunnerTransports",
                 "ClaudeRunnerClient",
                 "ClaudeRunnerTesting",
+                // The binaries are exercised as a user runs them.
+                "claude-runner",
+                "claude-runner-client",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -70,12 +70,15 @@ public struct RepoReference: Sendable, Equatable {
             )
         }
 
-        let allowed = Set(allowedProtocols.map { $0.lowercased() })
-        let effectiveTransport = isSlug ? (URL(string: self.cloneSource)?.scheme?.lowercased() ?? "https") : transport
-        guard allowed.contains(effectiveTransport) else {
-            throw .invalidRequest("invalid repo: protocol \(Self.quoted(effectiveTransport)) not allowed")
+        if isSlug {
+            // The host comes from the operator's `github.baseURL`, not from the request.
+            self.transport = URL(string: self.cloneSource)?.scheme?.lowercased() ?? "https"
+        } else {
+            guard allowedProtocols.contains(where: { $0.lowercased() == transport }) else {
+                throw .invalidRequest("invalid repo: protocol \(Self.quoted(transport)) not allowed")
+            }
+            self.transport = transport
         }
-        self.transport = effectiveTransport
         self.isSlug = isSlug
 
         var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)

@@ -153,10 +153,14 @@ public final class RunnerService: Sendable {
     /// Git with the GitHub token as an HTTP header for clones from the configured GitHub host: the token
     /// never appears in a URL or in argv.
     func git(for repo: RepoReference) -> Git {
+        var git = self.git
+        if repo.isSlug, !git.allowedProtocols.contains(repo.transport) {
+            // A slug is cloned from the configured GitHub host, whatever its scheme.
+            git.allowedProtocols.append(repo.transport)
+        }
         guard let token = config.github.token, !token.isEmpty else { return git }
         let web = RepoReference.webURL(forAPI: config.github.baseURL)
         guard repo.cloneSource.hasPrefix(web + "/") else { return git }
-        var git = self.git
         let credentials = Data("x-access-token:\(token)".utf8).base64EncodedString()
         git.remoteEnvironment = [
             "GIT_CONFIG_COUNT": "1",

@@ -1,0 +1,82 @@
+import ClaudeRunner
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A long-running process under test (the `claude-runner` daemon): started in the background, its output
+/// collected, signalled and awaited by the test.
+public final class RunningProcess: Sendable {
+    private let task: Task<ProcessExit, any Error>
+    private let collector: OutputCollector
+    private let pidBox = PIDBox()
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String?] = [:]) {
+        let collector = OutputCollector(limit: 8 << 20)
+        let pidBox = pidBox
+        self.collector = collector
+        self.task = Task {
+            try await ChildProcess.run(
+                ProcessSpec(executable: executable, arguments: arguments, environment: environment),
+                onStart: { pidBox.set($0) }
+            ) { await collector.record($0) }
+        }
+    }
+
+    public var standardError: String { get async { await collector.standardError.text } }
+    public var standardOutput: String { get async { await collector.standardOutput.text } }
+
+    /// Waits until stderr contains `text`.
+    public func waitFor(_ text: String, timeout: Duration = .seconds(30)) async throws {
+        try await eventually(timeout: timeout, "\"\(text)\" in the process's log") {
+            await self.standardError.contains(text)
+        }
+    }
+
+    public func signal(_ signal: Int32) {
+        if let pid = pidBox.value { kill(pid, signal) }
+    }
+
+    /// How the process ended (waits for it).
+    public var exit: ProcessExit { get async throws { try await task.value } }
+
+    /// Whether it has ended.
+    public var hasExited: Bool {
+        guard let pid = pidBox.value else { return false }
+        return !processIsAlive(pid)
+    }
+
+    /// Stops the process if it is still running (end of a test).
+    public func stop() async {
+        signal(SIGKILL)
+        _ = try? await task.value
+    }
+}
+
+private final class PIDBox: @unchecked Sendable {
+    // A single value behind a lock.
+    private let lock = NSLock()
+    private var stored: Int32?
+    func set(_ value: Int32) { lock.withLock { stored = value } }
+    var value: Int32? { lock.withLock { stored } }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw Command.Failure(description: "socket() failed") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw Command.Failure(description: "bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
