@@ -12,6 +12,8 @@ public enum Command {
         public let exit: ProcessExit
         public let standardOutput: String
         public let standardError: String
+        /// stdout as bytes, for binary output.
+        public let standardOutputBytes: [UInt8]
     }
 
     /// Runs `executable` and returns what it printed, whatever its exit status.
@@ -23,7 +25,8 @@ public enum Command {
             ProcessSpec(executable: executable, arguments: arguments, workingDirectory: directory, environment: environment)
         ) { await collector.record($0) }
         return Output(
-            exit: exit, standardOutput: await collector.standardOutput.text, standardError: await collector.standardError.text)
+            exit: exit, standardOutput: await collector.standardOutput.text, standardError: await collector.standardError.text,
+            standardOutputBytes: await collector.standardOutput.bytes)
     }
 
     /// Runs `executable` and throws unless it exits 0; returns stdout.

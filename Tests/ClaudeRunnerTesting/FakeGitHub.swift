@@ -21,8 +21,15 @@ public actor FakeGitHub {
     private var issues: [String: [String: Any]] = [:]
     private var failures: [String: (status: Int, remaining: Int, headers: [String: String])] = [:]
     public private(set) var comments: [String: [String]] = [:]
+    /// Requests to the git smart-HTTP endpoints (`/<owner>/<repo>.git/...`), with their Authorization header.
+    public private(set) var gitRequests: [Call] = []
+    /// Folder holding `<owner>/<repo>.git` bare repositories served over git's smart HTTP protocol, as
+    /// github.com serves clones; `nil` serves none.
+    private let gitRoot: String?
 
-    public init() {}
+    public init(gitRoot: String? = nil) {
+        self.gitRoot = gitRoot
+    }
 
     /// Adds or replaces an issue. `labels` are names; the body should contain the marker for a valid task.
     public func setIssue(
@@ -95,6 +102,43 @@ public actor FakeGitHub {
         }
     }
 
+    func recordGitRequest(_ call: Call) { gitRequests.append(call) }
+
+    /// Runs `git http-backend` as a CGI program for one request.
+    private nonisolated func serveGit(_ request: Request, body: ByteBuffer, root: String) async throws -> Response {
+        await recordGitRequest(
+            Call(method: request.method.rawValue, path: request.uri.path, body: "", authorization: request.headers[.authorization]))
+        let bodyFile = NSTemporaryDirectory() + "fake-github-git-\(UUID().uuidString)"
+        try Data(buffer: body).write(to: URL(fileURLWithPath: bodyFile))
+        defer { try? FileManager.default.removeItem(atPath: bodyFile) }
+        let output = try await Command.output(
+            "sh", ["-c", "exec git http-backend < \"$0\"", bodyFile],
+            environment: [
+                "GIT_PROJECT_ROOT": root, "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": request.method.rawValue,
+                "PATH_INFO": request.uri.path, "QUERY_STRING": request.uri.query ?? "",
+                "CONTENT_TYPE": request.headers[.contentType] ?? "", "CONTENT_LENGTH": "\(body.readableBytes)",
+                "REMOTE_ADDR": "127.0.0.1", "REMOTE_USER": "", "GIT_CONFIG_NOSYSTEM": "1",
+            ])
+        // CGI output: headers, a blank line, the body.
+        let bytes = output.standardOutputBytes
+        guard let blank = (0..<max(bytes.count - 1, 0)).first(where: { bytes[$0] == 10 && (bytes[$0 + 1] == 10 || (bytes[$0 + 1] == 13 && $0 + 2 < bytes.count && bytes[$0 + 2] == 10)) })
+        else { return Response(status: .internalServerError) }
+        let bodyStart = bytes[blank + 1] == 10 ? blank + 2 : blank + 3
+        var status = 200
+        var headers: HTTPFields = [:]
+        for line in String(decoding: bytes[..<blank], as: UTF8.self).split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            if parts[0].lowercased() == "status" {
+                status = Int(parts[1].prefix(3)) ?? 200
+            } else if let name = HTTPField.Name(parts[0]) {
+                headers[name] = parts[1]
+            }
+        }
+        return Response(
+            status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes[bodyStart...])))
+    }
+
     static func json(_ value: Any) -> String {
         (try? JSONSerialization.data(withJSONObject: value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
@@ -134,7 +178,10 @@ public actor FakeGitHub {
     }
 
     private nonisolated func respond(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let buffer = try await request.body.collect(upTo: 1 << 20)
+        let buffer = try await request.body.collect(upTo: 64 << 20)
+        if let gitRoot, request.uri.path.contains(".git/") {
+            return try await serveGit(request, body: buffer, root: gitRoot)
+        }
         let (status, headers, text) = await handle(
             method: request.method.rawValue, path: request.uri.path, body: String(buffer: buffer),
             authorization: request.headers[.authorization])

@@ -318,3 +318,37 @@ struct HTTPIssueTests {
         }
     }
 }
+
+@Suite("owner/repo slugs")
+struct SlugCloneTests {
+    @Test("a slug is cloned from the GitHub web host of github.baseURL, with the token in a header, never in argv")
+    func slugClone() async throws {
+        let directory = try TemporaryDirectory("slug")
+        defer { directory.remove() }
+        let git = try await GitFixture.make(in: directory.appending("git-root"))
+        try await Command.run("git", ["--git-dir", git.remote, "update-server-info"])
+        let github = FakeGitHub(gitRoot: directory.appending("git-root"))
+        await github.setIssue(repo: "acme/widgets", number: 3, body: IssueLabels.marker, labels: IssueLabels.required)
+        try await github.serve { url in
+            var fixture = try RunnerFixture("slug", claudeBehaviour: ["LIST_FILES": "1"], githubURL: url)
+            defer { fixture.directory.remove() }
+            // http is what the loopback fake speaks; the slug's host comes from config, not the request.
+            fixture.config.git.allowedProtocols = ["https"]
+            try await RunnerServer.with(fixture) { [fixture] server in
+                let run = try await server.post("/api/run", json: RunRequest(prompt: "p", repo: "acme/widgets"))
+                #expect(run.status == 200, "\(run.body)")
+                #expect(fixture.claude.files?.contains("README.md") == true)
+                let requests = await github.gitRequests
+                #expect(requests.first?.path == "/acme/widgets.git/info/refs")
+                let expected = "Basic " + Data("x-access-token:ghp_testtoken_1234567890".utf8).base64EncodedString()
+                #expect(requests.allSatisfy { $0.authorization?.lowercased() == expected.lowercased() })
+
+                let issue = try await server.post("/api/run-issue", #"{"repo":"acme/widgets","issue_number":3}"#)
+                #expect(issue.status == 200, "\(issue.body)")
+                try await eventually("finished") { await github.comments(repo: "acme/widgets", number: 3).count == 2 }
+                #expect(await github.comments(repo: "acme/widgets", number: 3)[1].hasPrefix("claude-runner finished"))
+                #expect(fixture.claude.workingDirectory == fixture.workDir + "/gh-issue-acme-widgets-3/repo")
+            }
+        }
+    }
+}

@@ -277,3 +277,34 @@ struct HTTPBadRequestTests {
         }
     }
 }
+
+@Suite("run limits")
+struct RunLimitTests {
+    @Test("the run timeout ends claude's whole group, even one ignoring SIGTERM, and says so")
+    func runTimeout() async throws {
+        var fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60", "IGNORE_TERM": "1", "SPAWN_CHILD": "1"])
+        defer { fixture.directory.remove() }
+        fixture.config.limits.runTimeout = .seconds(1)
+        fixture.config.terminationGrace = .milliseconds(500)
+        try await RunnerServer.with(fixture) { [fixture] server in
+            let started = ContinuousClock.now
+            let result = try await server.post("/api/run", #"{"prompt":"p"}"#).result()
+            #expect(ContinuousClock.now - started < .seconds(20))
+            #expect(result.error?.hasPrefix("timeout: claude ran longer than the run timeout of 1s") == true)
+            let pid = try #require(fixture.claude.processID)
+            let child = try #require(fixture.claude.childProcessID)
+            try await eventually("group gone") { !processIsAlive(pid) && !processIsAlive(child) }
+        }
+    }
+
+    @Test("the idle timeout ends a run that prints nothing")
+    func idleTimeout() async throws {
+        var fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60"])
+        defer { fixture.directory.remove() }
+        fixture.config.limits.idleTimeout = .seconds(1)
+        try await RunnerServer.with(fixture) { server in
+            let result = try await server.post("/api/run", #"{"prompt":"p"}"#).result()
+            #expect(result.error?.hasPrefix("idle: claude printed nothing for 1s") == true)
+        }
+    }
+}

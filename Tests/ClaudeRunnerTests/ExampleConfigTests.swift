@@ -1,0 +1,35 @@
+import ClaudeRunner
+import ClaudeRunnerTesting
+import Foundation
+import Testing
+
+@Suite("config.example.yaml")
+struct ExampleConfigTests {
+    static var repositoryRoot: String {
+        var path = #filePath
+        for _ in 0..<3 { path = (path as NSString).deletingLastPathComponent }
+        return path
+    }
+
+    @Test("loads with the real loader, with no unknown keys")
+    func loads() throws {
+        let text = try String(contentsOfFile: Self.repositoryRoot + "/config.example.yaml", encoding: .utf8)
+        let loaded = try ConfigLoader.parse(yaml: text, file: "config.example.yaml", directory: "/cfg", environment: [:])
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.config.allowedTools == ["Read", "Glob", "Grep", "Bash"])
+        #expect(loaded.config.issue.maxTurns == 30)
+        #expect(loaded.config.limits.runTimeout == .seconds(3600))
+    }
+
+    @Test("every key the loader reads is documented, commented out or set")
+    func documentsEveryKey() throws {
+        let text = try String(contentsOfFile: Self.repositoryRoot + "/config.example.yaml", encoding: .utf8)
+        for key in [
+            "workDir", "allowedTools", "maxTurns", "model", "bypassPermissions", "modelLabels", "token", "baseURL",
+            "tokens", "tokenFile", "insecure", "cert", "key", "maxBodyBytes", "maxConcurrentRuns", "maxQueuedRuns",
+            "runTimeout", "idleTimeout", "shutdownGrace", "maxOutputBytes", "allowedProtocols",
+        ] {
+            #expect(text.contains("\(key):"), "config.example.yaml does not mention \(key)")
+        }
+    }
+}
