@@ -38,7 +38,8 @@ public enum ClientRequest: Sendable, Equatable {
     public init(_ fields: Fields) throws {
         switch fields.event {
         case "issue":
-            self = .runIssue(RunIssueRequest(repo: fields.repo ?? "", ref: fields.ref, issueNumber: fields.issueNumber ?? 0))
+            self = .runIssue(
+                RunIssueRequest(repo: fields.repo ?? "", ref: fields.ref, issueNumber: fields.issueNumber ?? 0))
         case "issue-closed":
             self = .cleanupIssue(CleanupIssueRequest(repo: fields.repo ?? "", issueNumber: fields.issueNumber ?? 0))
         default:

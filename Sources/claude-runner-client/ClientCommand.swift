@@ -15,12 +15,16 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "Prompt to send (required unless --event=issue or issue-closed) (env: PROMPT)") var prompt: String?
     @Option(help: "Repository URL (env: REPO)") var repo: String?
     @Option(help: "Git ref (branch, tag) (env: REF)") var ref: String?
-    @Option(name: .customLong("base-ref"), help: "Base git ref for pull request context (env: BASE_REF)") var baseRef: String?
+    @Option(name: .customLong("base-ref"), help: "Base git ref for pull request context (env: BASE_REF)") var baseRef:
+        String?
     @Option(help: "Source event name, such as pull_request (env: EVENT)") var event: String?
     @Option(name: .customLong("pr-number"), help: "Pull request number (env: PR_NUMBER)") var prNumber: String?
-    @Option(name: .customLong("issue-number"), help: "Issue number (for event=issue) (env: ISSUE_NUMBER)") var issueNumber: String?
-    @Option(name: .customLong("nats-url"), help: "NATS server URL (env: NATS_URL, default: wss://nats.flarex.io)") var natsURL: String?
-    @Option(name: .customLong("nats-creds"), help: "Path to NATS credentials file (env: NATS_CREDS)") var natsCreds: String?
+    @Option(name: .customLong("issue-number"), help: "Issue number (for event=issue) (env: ISSUE_NUMBER)")
+    var issueNumber: String?
+    @Option(name: .customLong("nats-url"), help: "NATS server URL (env: NATS_URL, default: wss://nats.flarex.io)")
+    var natsURL: String?
+    @Option(name: .customLong("nats-creds"), help: "Path to NATS credentials file (env: NATS_CREDS)") var natsCreds:
+        String?
     @Option(name: .customLong("edge-id"), help: "Edge node ID (env: EDGE_ID)") var edgeID: String?
     @Option(help: "HTTP endpoint URL (env: ENDPOINT)") var endpoint: String?
     @Option(
@@ -59,7 +63,9 @@ struct ClientCommand: AsyncParsableCommand {
         let result: RunResult
         switch value(transport, "TRANSPORT") ?? "nats" {
         case "http":
-            guard let endpoint = value(endpoint, "ENDPOINT") else { throw fail("--endpoint is required for HTTP transport") }
+            guard let endpoint = value(endpoint, "ENDPOINT") else {
+                throw fail("--endpoint is required for HTTP transport")
+            }
             let token = try bearerToken(environment: environment)
             do {
                 result = try await HTTPRunnerClient(endpoint: endpoint, token: token).send(request)

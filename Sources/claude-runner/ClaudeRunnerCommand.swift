@@ -28,9 +28,11 @@ struct CommonOptions: ParsableArguments {
 
     /// Sends log lines to stderr at the chosen level and returns the root logger.
     func bootstrapLogging() throws -> Logger {
-        let text = logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "info"
+        let text =
+            logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "info"
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw ValidationError("invalid log level \"\(text)\": use trace, debug, info, notice, warning, error or critical")
+            throw ValidationError(
+                "invalid log level \"\(text)\": use trace, debug, info, notice, warning, error or critical")
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -43,7 +45,9 @@ struct CommonOptions: ParsableArguments {
     }
 
     /// Loads `config.yaml`, logging each warning; a bad file ends the program with its message.
-    func loadConfig(logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+    func loadConfig(
+        logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws
         -> RunnerConfig
     {
         do {

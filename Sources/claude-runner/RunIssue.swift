@@ -37,7 +37,9 @@ struct RunIssue: AsyncParsableCommand {
                 if let flag, !flag.isEmpty { return flag }
                 return environment[variable].flatMap { $0.isEmpty ? nil : $0 }
             }
-            guard let repo = value(repo, "REPO") else { throw StartupError("missing --repo (or REPO): owner/repo or a clone URL") }
+            guard let repo = value(repo, "REPO") else {
+                throw StartupError("missing --repo (or REPO): owner/repo or a clone URL")
+            }
             guard let numberText = value(issueNumber, "ISSUE_NUMBER") else {
                 throw StartupError("missing --issue-number (or ISSUE_NUMBER)")
             }
@@ -48,7 +50,8 @@ struct RunIssue: AsyncParsableCommand {
             var config = try common.loadConfig(logger: logger)
             if let token = value(githubToken, "GITHUB_TOKEN") { config.github.token = token }
             guard config.github.token?.isEmpty == false else {
-                throw StartupError("github token is required (config github.token, GITHUB_TOKEN env, or --github-token)")
+                throw StartupError(
+                    "github token is required (config github.token, GITHUB_TOKEN env, or --github-token)")
             }
 
             let service = RunnerService(config: config, scheduler: nil, logger: logger)
@@ -68,7 +71,8 @@ struct RunIssue: AsyncParsableCommand {
             let outcome = await service.executeIssue(task, logger: logger)
             guard outcome.completed else {
                 let firstLine = (outcome.detail ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-                throw StartupError("issue run \(task.attemptID) failed (\(outcome.errorType ?? "failed")): \(firstLine)")
+                throw StartupError(
+                    "issue run \(task.attemptID) failed (\(outcome.errorType ?? "failed")): \(firstLine)")
             }
             print(task.acceptedResult.output)
         }

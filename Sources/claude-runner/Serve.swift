@@ -40,7 +40,8 @@ struct Serve: AsyncParsableCommand {
             if natsEnabled {
                 logger.warning("NATS transport is not available in this build; \(idFile) is ignored")
                 guard httpEnabled else {
-                    throw StartupError("no transport enabled: NATS is not available in this build; pass --http to serve HTTP")
+                    throw StartupError(
+                        "no transport enabled: NATS is not available in this build; pass --http to serve HTTP")
                 }
             }
 

@@ -7,7 +7,8 @@ public enum Binaries {
         var path = (CommandLine.arguments.first.map { ($0 as NSString).resolvingSymlinksInPath } ?? "")
         while !path.isEmpty, path != "/" {
             path = (path as NSString).deletingLastPathComponent
-            if FileManager.default.isExecutableFile(atPath: (path as NSString).appendingPathComponent("claude-runner")) {
+            if FileManager.default.isExecutableFile(atPath: (path as NSString).appendingPathComponent("claude-runner"))
+            {
                 return path
             }
         }

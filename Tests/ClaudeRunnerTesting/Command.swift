@@ -22,10 +22,12 @@ public enum Command {
     ) async throws -> Output {
         let collector = OutputCollector(limit: 64 << 20)
         let exit = try await ChildProcess.run(
-            ProcessSpec(executable: executable, arguments: arguments, workingDirectory: directory, environment: environment)
+            ProcessSpec(
+                executable: executable, arguments: arguments, workingDirectory: directory, environment: environment)
         ) { await collector.record($0) }
         return Output(
-            exit: exit, standardOutput: await collector.standardOutput.text, standardError: await collector.standardError.text,
+            exit: exit, standardOutput: await collector.standardOutput.text,
+            standardError: await collector.standardError.text,
             standardOutputBytes: await collector.standardOutput.bytes)
     }
 
@@ -36,7 +38,9 @@ public enum Command {
     ) async throws -> String {
         let output = try await output(executable, arguments, in: directory, environment: environment)
         guard output.exit.isSuccess else {
-            throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(output.exit): \(output.standardError)")
+            throw Failure(
+                description:
+                    "\(executable) \(arguments.joined(separator: " ")) failed: \(output.exit): \(output.standardError)")
         }
         return output.standardOutput
     }

@@ -89,7 +89,9 @@ public func eventually(
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw Command.Failure(description: "timed out waiting for \(what)") }
+        guard ContinuousClock.now < deadline else {
+            throw Command.Failure(description: "timed out waiting for \(what)")
+        }
         try await Task.sleep(for: .milliseconds(25))
     }
 }

@@ -107,7 +107,9 @@ public actor FakeGitHub {
     /// Runs `git http-backend` as a CGI program for one request.
     private nonisolated func serveGit(_ request: Request, body: ByteBuffer, root: String) async throws -> Response {
         await recordGitRequest(
-            Call(method: request.method.rawValue, path: request.uri.path, body: "", authorization: request.headers[.authorization]))
+            Call(
+                method: request.method.rawValue, path: request.uri.path, body: "",
+                authorization: request.headers[.authorization]))
         let bodyFile = NSTemporaryDirectory() + "fake-github-git-\(UUID().uuidString)"
         try Data(buffer: body).write(to: URL(fileURLWithPath: bodyFile))
         defer { try? FileManager.default.removeItem(atPath: bodyFile) }
@@ -121,7 +123,11 @@ public actor FakeGitHub {
             ])
         // CGI output: headers, a blank line, the body.
         let bytes = output.standardOutputBytes
-        guard let blank = (0..<max(bytes.count - 1, 0)).first(where: { bytes[$0] == 10 && (bytes[$0 + 1] == 10 || (bytes[$0 + 1] == 13 && $0 + 2 < bytes.count && bytes[$0 + 2] == 10)) })
+        guard
+            let blank = (0..<max(bytes.count - 1, 0)).first(where: {
+                bytes[$0] == 10
+                    && (bytes[$0 + 1] == 10 || (bytes[$0 + 1] == 13 && $0 + 2 < bytes.count && bytes[$0 + 2] == 10))
+            })
         else { return Response(status: .internalServerError) }
         let bodyStart = bytes[blank + 1] == 10 ? blank + 2 : blank + 3
         var status = 200
@@ -136,7 +142,8 @@ public actor FakeGitHub {
             }
         }
         return Response(
-            status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes[bodyStart...])))
+            status: .init(code: status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes[bodyStart...])))
     }
 
     static func json(_ value: Any) -> String {
@@ -167,7 +174,9 @@ public actor FakeGitHub {
                 return nil
             }
             var iterator = portStream.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw Command.Failure(description: "fake GitHub did not start") }
+            guard let port = await iterator.next() else {
+                throw Command.Failure(description: "fake GitHub did not start")
+            }
             group.addTask { try await body("http://127.0.0.1:\(port)") }
             defer { group.cancelAll() }
             while let result = try await group.next() {

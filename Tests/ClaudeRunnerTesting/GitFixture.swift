@@ -13,7 +13,9 @@ public struct GitFixture: Sendable {
     ]
 
     /// Creates `<root>/<owner>/<name>.git` whose `main` has one commit with `README.md`.
-    public static func make(in root: String, owner: String = "acme", name: String = "widgets") async throws -> GitFixture {
+    public static func make(
+        in root: String, owner: String = "acme", name: String = "widgets"
+    ) async throws -> GitFixture {
         try Command.require("git")
         let remote = "\(root)/\(owner)/\(name).git"
         let scratch = "\(root)/.scratch-\(owner)-\(name)"

@@ -2,7 +2,7 @@ import ClaudeRunner
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A long-running process under test (the `claude-runner` daemon): started in the background, its output

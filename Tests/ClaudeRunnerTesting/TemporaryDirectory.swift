@@ -20,7 +20,9 @@ public struct TemporaryDirectory: Sendable {
     }
 
     /// Runs `body` with a new directory and removes it afterwards.
-    public static func with<T>(_ label: String = "test", _ body: (TemporaryDirectory) async throws -> T) async throws -> T {
+    public static func with<T>(
+        _ label: String = "test", _ body: (TemporaryDirectory) async throws -> T
+    ) async throws -> T {
         let directory = try TemporaryDirectory(label)
         defer { directory.remove() }
         return try await body(directory)

@@ -8,7 +8,9 @@ struct ChildProcessTests {
     @Test("stdin is /dev/null: a child that reads stdin sees end-of-file at once")
     func stdinIsDevNull() async throws {
         let collector = OutputCollector(limit: 1024)
-        let exit = try await ChildProcess.run(ProcessSpec(executable: "cat", arguments: [])) { await collector.record($0) }
+        let exit = try await ChildProcess.run(ProcessSpec(executable: "cat", arguments: [])) {
+            await collector.record($0)
+        }
         #expect(exit == .exited(0))
         #expect(await collector.standardOutput.totalCount == 0)
     }
@@ -50,7 +52,8 @@ struct ChildProcessTests {
     func cancellationKillsGroup() async throws {
         try await TemporaryDirectory.with("cancel") { directory in
             let claude = try FakeClaude(in: directory.path, ["DELAY": "60", "IGNORE_TERM": "1", "SPAWN_CHILD": "1"])
-            let spec = ProcessSpec(executable: claude.executable, arguments: ["-p", "x"], terminationGrace: .milliseconds(500))
+            let spec = ProcessSpec(
+                executable: claude.executable, arguments: ["-p", "x"], terminationGrace: .milliseconds(500))
             let run = Task { try await ChildProcess.run(spec) { _ in } }
             try await claude.waitUntilStarted()
             try await eventually("child pid") { claude.childProcessID != nil }

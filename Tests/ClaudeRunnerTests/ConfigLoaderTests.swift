@@ -102,8 +102,10 @@ struct ConfigLoaderTests {
 
     @Test("GITHUB_TOKEN fills in a missing token; CLAUDE_RUNNER_HTTP_TOKEN adds an HTTP token")
     func environmentFallbacks() throws {
-        let config = try parse("maxTurns: 1", environment: ["GITHUB_TOKEN": "ghp_env", "CLAUDE_RUNNER_HTTP_TOKEN": "http-env"])
-            .config
+        let config = try parse(
+            "maxTurns: 1", environment: ["GITHUB_TOKEN": "ghp_env", "CLAUDE_RUNNER_HTTP_TOKEN": "http-env"]
+        )
+        .config
         #expect(config.github.token == "ghp_env")
         #expect(config.http.tokens == ["http-env"])
     }
@@ -118,7 +120,10 @@ struct ConfigLoaderTests {
         "a value of the wrong type names the file, the line and the key",
         arguments: [
             ("maxTurns: ten", 1, "maxTurns", "expected an integer"),
-            ("model: claude\nissue:\n  bypassPermissions: maybe", 3, "issue.bypassPermissions", "expected true or false"),
+            (
+                "model: claude\nissue:\n  bypassPermissions: maybe", 3, "issue.bypassPermissions",
+                "expected true or false"
+            ),
             ("allowedTools: Read", 1, "allowedTools", "expected a list of strings"),
             ("limits:\n  runTimeout: soon", 2, "limits.runTimeout", "expected a duration"),
             ("github:\n  baseURL: not a url", 2, "github.baseURL", "expected an http(s) URL"),

@@ -14,7 +14,8 @@ struct ExampleConfigTests {
     @Test("loads with the real loader, with no unknown keys")
     func loads() throws {
         let text = try String(contentsOfFile: Self.repositoryRoot + "/config.example.yaml", encoding: .utf8)
-        let loaded = try ConfigLoader.parse(yaml: text, file: "config.example.yaml", directory: "/cfg", environment: [:])
+        let loaded = try ConfigLoader.parse(
+            yaml: text, file: "config.example.yaml", directory: "/cfg", environment: [:])
         #expect(loaded.warnings.isEmpty)
         #expect(loaded.config.allowedTools == ["Read", "Glob", "Grep", "Bash"])
         #expect(loaded.config.issue.maxTurns == 30)

@@ -25,7 +25,9 @@ struct IssueTextTests {
 
     @Test("claim comment mentions the model label and model when there are any")
     func claimComment() {
-        #expect(IssueText.claimComment(modelLabel: nil, model: nil) == "claude-runner has claimed this issue and started working on it.")
+        #expect(
+            IssueText.claimComment(modelLabel: nil, model: nil)
+                == "claude-runner has claimed this issue and started working on it.")
         #expect(
             IssueText.claimComment(modelLabel: "model:fast", model: "claude-haiku-4-5")
                 == "claude-runner has claimed this issue and started working on it.\n\nModel selection:\n- Label: `model:fast`\n- Model: `claude-haiku-4-5`"
@@ -49,29 +51,42 @@ struct IssueTextTests {
             taskRoot: "/srv/work/gh-issue-a-b-1", workRoot: "/srv/work", home: "/home/runner")
         #expect(detail == "failed in <workspace>/repo and <workspace-root>/other and ~/.cache")
         let comment = IssueText.failureComment(runID: "01ABC", workspacePreserved: true, detail: detail)
-        #expect(comment.hasPrefix("claude-runner failed to complete this task.\n\n- Run ID: `01ABC`\n- Workspace preserved on the runner"))
+        #expect(
+            comment.hasPrefix(
+                "claude-runner failed to complete this task.\n\n- Run ID: `01ABC`\n- Workspace preserved on the runner")
+        )
         #expect(comment.hasSuffix("\n\n" + detail))
         #expect(!IssueText.failureComment(runID: "01ABC", workspacePreserved: false, detail: "x").contains("preserved"))
     }
 
     @Test("validation checks, in order, each naming the offending label")
     func validation() throws {
-        func check(_ labels: [String], state: String = "open", body: String = "<!-- agent-task:v1 -->") throws(RunnerError)
+        func check(
+            _ labels: [String], state: String = "open", body: String = "<!-- agent-task:v1 -->"
+        ) throws(RunnerError)
             -> IssueValidation
         {
             try IssueValidation(
-                GitHubIssue(number: 1, title: "t", body: body, state: state, htmlURL: nil, labels: labels.map(GitHubIssue.Label.init)))
+                GitHubIssue(
+                    number: 1, title: "t", body: body, state: state, htmlURL: nil,
+                    labels: labels.map(GitHubIssue.Label.init)))
         }
         let all = IssueLabels.required
         #expect(try check(all).modelLabel == nil)
         #expect(try check(all.map { $0.uppercased() } + ["Model:Fast"]).modelLabel == "model:fast")
         #expect(throws: RunnerError.rejected("issue is not open")) { try check(all, state: "closed") }
-        #expect(throws: RunnerError.rejected("issue body missing agent task marker")) { try check(all, body: "no marker") }
+        #expect(throws: RunnerError.rejected("issue body missing agent task marker")) {
+            try check(all, body: "no marker")
+        }
         #expect(throws: RunnerError.rejected("issue missing required label: agent-approved")) {
             try check(all.filter { $0 != "agent-approved" })
         }
-        #expect(throws: RunnerError.rejected("issue has excluded label: agent-blocked")) { try check(all + ["agent-blocked"]) }
-        #expect(throws: RunnerError.rejected("issue has multiple model recommendation labels: model:fast, model:strong")) {
+        #expect(throws: RunnerError.rejected("issue has excluded label: agent-blocked")) {
+            try check(all + ["agent-blocked"])
+        }
+        #expect(
+            throws: RunnerError.rejected("issue has multiple model recommendation labels: model:fast, model:strong")
+        ) {
             try check(all + ["model:strong", "model:fast"])
         }
     }

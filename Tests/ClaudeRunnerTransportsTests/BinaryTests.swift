@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The two executables, run as a user runs them.
@@ -19,7 +19,9 @@ struct BinaryTests {
     }
 
     /// Starts `claude-runner --http` for `fixture` with the fake claude first on PATH.
-    func startServer(_ fixture: RunnerFixture, yaml: String = "", environment: [String: String?] = [:]) async throws
+    func startServer(
+        _ fixture: RunnerFixture, yaml: String = "", environment: [String: String?] = [:]
+    ) async throws
         -> (RunningProcess, String)
     {
         let path = try configDirectory(fixture, yaml)
@@ -89,7 +91,9 @@ struct BinaryTests {
 
     @Test("a Result error goes to stderr as Error: and the exit status is non-zero; --output-file still written")
     func clientError() async throws {
-        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "partial answer", "STDERR": "quota exceeded", "EXIT": "1"])
+        let fixture = try RunnerFixture(claudeBehaviour: [
+            "OUTPUT": "partial answer", "STDERR": "quota exceeded", "EXIT": "1",
+        ])
         defer { fixture.directory.remove() }
         let (server, endpoint) = try await startServer(fixture)
         defer { Task { await server.stop() } }
@@ -116,7 +120,9 @@ struct BinaryTests {
         let nats = try await client(["--prompt", "p"])
         #expect(nats.exit == .exited(1))
         #expect(nats.standardError.contains("--edge-id is required for NATS transport"))
-        let badNumber = try await client(["--transport", "http", "--endpoint", "http://x", "--prompt", "p", "--pr-number", "x"])
+        let badNumber = try await client([
+            "--transport", "http", "--endpoint", "http://x", "--prompt", "p", "--pr-number", "x",
+        ])
         #expect(badNumber.standardError.contains("invalid --pr-number"))
     }
 
@@ -126,14 +132,18 @@ struct BinaryTests {
         defer { fixture.directory.remove() }
         let (server, endpoint) = try await startServer(fixture)
         defer { Task { await server.stop() } }
-        let output = try await client(["--transport", "http", "--endpoint", endpoint, "--prompt", "p", "--repo=--upload-pack=x"])
+        let output = try await client([
+            "--transport", "http", "--endpoint", endpoint, "--prompt", "p", "--repo=--upload-pack=x",
+        ])
         #expect(output.exit == .exited(1))
         #expect(output.standardError.contains("unexpected status: 400"))
         #expect(output.standardError.contains("must not start with '-'"))
         await server.stop()
     }
 
-    @Test("--event issue sends RunIssue and --event issue-closed sends CleanupIssue; SIGTERM waits for the background run")
+    @Test(
+        "--event issue sends RunIssue and --event issue-closed sends CleanupIssue; SIGTERM waits for the background run"
+    )
     func issueEventsAndShutdown() async throws {
         let github = FakeGitHub()
         await github.setIssue(
@@ -144,14 +154,19 @@ struct BinaryTests {
             let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
             let workDir = fixture.directory.appending("work")
             let yaml = "workDir: \(workDir)\ngithub:\n  baseURL: \(url)\n"
-            let (server, endpoint) = try await startServer(fixture, yaml: yaml, environment: ["GITHUB_TOKEN": "ghp_fromenv_abcdef"])
+            let (server, endpoint) = try await startServer(
+                fixture, yaml: yaml, environment: ["GITHUB_TOKEN": "ghp_fromenv_abcdef"])
             defer { Task { await server.stop() } }
 
             let accepted = try await client(
-                ["--transport", "http", "--endpoint", endpoint, "--event", "issue", "--repo", git.remote,
-                 "--issue-number", "5", "--prompt", "ignored in issue mode"])
+                [
+                    "--transport", "http", "--endpoint", endpoint, "--event", "issue", "--repo", git.remote,
+                    "--issue-number", "5", "--prompt", "ignored in issue mode",
+                ])
             #expect(accepted.exit == .exited(0))
-            #expect(accepted.standardOutput == "Issue acme/widgets#5 accepted; claude-runner is processing in the background.")
+            #expect(
+                accepted.standardOutput
+                    == "Issue acme/widgets#5 accepted; claude-runner is processing in the background.")
             try await fixture.claude.waitUntilStarted()
             #expect(fixture.claude.prompt?.contains("ignored in issue mode") == false)
 
@@ -168,8 +183,11 @@ struct BinaryTests {
             let (second, secondEndpoint) = try await startServer(fixture, yaml: yaml)
             defer { Task { await second.stop() } }
             let cleaned = try await client(
-                ["--transport", "http", "--endpoint", secondEndpoint, "--event", "issue-closed", "--repo", git.remote,
-                 "--issue-number", "5"])
+                [
+                    "--transport", "http", "--endpoint", secondEndpoint, "--event", "issue-closed", "--repo",
+                    git.remote,
+                    "--issue-number", "5",
+                ])
             #expect(cleaned.standardOutput == "Issue workspace gh-issue-acme-widgets-5 cleaned up.")
             #expect(!FileManager.default.fileExists(atPath: workDir + "/gh-issue-acme-widgets-5"))
             await second.stop()
@@ -179,8 +197,10 @@ struct BinaryTests {
     @Test("run-issue: the whole protocol in the foreground; exit status says whether the task completed")
     func runIssueCommand() async throws {
         let github = FakeGitHub()
-        await github.setIssue(repo: "acme/widgets", number: 8, body: "<!-- agent-task:v1 -->", labels: IssueLabels.required)
-        await github.setIssue(repo: "acme/widgets", number: 9, body: "<!-- agent-task:v1 -->", labels: IssueLabels.required)
+        await github.setIssue(
+            repo: "acme/widgets", number: 8, body: "<!-- agent-task:v1 -->", labels: IssueLabels.required)
+        await github.setIssue(
+            repo: "acme/widgets", number: 9, body: "<!-- agent-task:v1 -->", labels: IssueLabels.required)
         await github.setIssue(repo: "acme/widgets", number: 10, body: "no marker", labels: IssueLabels.required)
         try await github.serve { url in
             let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "done"])
@@ -196,8 +216,12 @@ struct BinaryTests {
                 Binaries.server, ["run-issue", "--path", path, "--repo", git.remote, "--issue-number", "8"],
                 environment: environment)
             #expect(success.exit == .exited(0))
-            #expect(success.standardOutput == "Issue acme/widgets#8 accepted; claude-runner is processing in the background.\n")
-            #expect(await github.comments(repo: "acme/widgets", number: 8).last == "claude-runner finished this task.\n\ndone")
+            #expect(
+                success.standardOutput
+                    == "Issue acme/widgets#8 accepted; claude-runner is processing in the background.\n")
+            #expect(
+                await github.comments(repo: "acme/widgets", number: 8).last
+                    == "claude-runner finished this task.\n\ndone")
             #expect(await github.calls.first?.authorization == "Bearer ghp_config_token")
 
             // --github-token (or GITHUB_TOKEN) overrides the config's token.
@@ -219,7 +243,8 @@ struct BinaryTests {
             #expect(rejected.standardError.contains("issue body missing agent task marker"))
             #expect(await github.comments(repo: "acme/widgets", number: 10).isEmpty)
 
-            let missing = try await Command.output(Binaries.server, ["run-issue", "--path", path], environment: environment)
+            let missing = try await Command.output(
+                Binaries.server, ["run-issue", "--path", path], environment: environment)
             #expect(missing.exit == .exited(1))
             #expect(missing.standardError.contains("missing --repo"))
         }

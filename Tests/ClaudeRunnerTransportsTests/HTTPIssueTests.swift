@@ -13,7 +13,8 @@ struct HTTPIssueTests {
     /// A runner with a fake GitHub holding issue #`number`, and a bare repo `acme/widgets`.
     func withIssue(
         number: Int = 42, labels: [String] = HTTPIssueTests.labels, body: String? = HTTPIssueTests.body,
-        state: String = "open", claude: [String: String] = ["COMMIT": "1", "OUTPUT": "Opened PR #9. Tests: swift test passed."],
+        state: String = "open",
+        claude: [String: String] = ["COMMIT": "1", "OUTPUT": "Opened PR #9. Tests: swift test passed."],
         configure: @escaping @Sendable (inout RunnerFixture) -> Void = { _ in },
         _ test: @escaping @Sendable (RunnerServer, FakeGitHub, RunnerFixture, GitFixture) async throws -> Void
     ) async throws {
@@ -85,10 +86,13 @@ struct HTTPIssueTests {
             #expect(prompt.contains(Self.body))
 
             // Records: state, attempt, no lock; the task root is preserved with the commit Claude made.
-            try await eventually("lock released") { !FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json") }
+            try await eventually("lock released") {
+                !FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json")
+            }
             let workspace = IssueWorkspace(
                 workDir: fixture.workDir,
-                repo: try RepoReference(git.remote, githubBaseURL: "https://api.github.com", allowedProtocols: ["file"]),
+                repo: try RepoReference(
+                    git.remote, githubBaseURL: "https://api.github.com", allowedProtocols: ["file"]),
                 number: 42)
             let state = try #require(workspace.readState())
             #expect(state.taskID == "gh-issue-acme-widgets-42")
@@ -117,18 +121,30 @@ struct HTTPIssueTests {
         arguments: [
             (HTTPIssueTests.labels, "open", "no marker here", "issue body missing agent task marker"),
             (HTTPIssueTests.labels, "closed", HTTPIssueTests.body, "issue is not open"),
-            (["type:agent-task", "agent:claude-code", "agent-approved"], "open", HTTPIssueTests.body,
-                "issue missing required label: agent-ready"),
-            (["type:agent-task", "agent:claude-code", "agent-ready"], "open", HTTPIssueTests.body,
-                "issue missing required label: agent-approved"),
-            (HTTPIssueTests.labels + ["claimed-by-claude"], "open", HTTPIssueTests.body,
-                "issue has excluded label: claimed-by-claude"),
-            (HTTPIssueTests.labels + ["Agent-Blocked"], "open", HTTPIssueTests.body,
-                "issue has excluded label: agent-blocked"),
-            (HTTPIssueTests.labels + ["security-sensitive"], "open", HTTPIssueTests.body,
-                "issue has excluded label: security-sensitive"),
-            (HTTPIssueTests.labels + ["model:fast", "model:balanced"], "open", HTTPIssueTests.body,
-                "issue has multiple model recommendation labels: model:fast, model:balanced"),
+            (
+                ["type:agent-task", "agent:claude-code", "agent-approved"], "open", HTTPIssueTests.body,
+                "issue missing required label: agent-ready"
+            ),
+            (
+                ["type:agent-task", "agent:claude-code", "agent-ready"], "open", HTTPIssueTests.body,
+                "issue missing required label: agent-approved"
+            ),
+            (
+                HTTPIssueTests.labels + ["claimed-by-claude"], "open", HTTPIssueTests.body,
+                "issue has excluded label: claimed-by-claude"
+            ),
+            (
+                HTTPIssueTests.labels + ["Agent-Blocked"], "open", HTTPIssueTests.body,
+                "issue has excluded label: agent-blocked"
+            ),
+            (
+                HTTPIssueTests.labels + ["security-sensitive"], "open", HTTPIssueTests.body,
+                "issue has excluded label: security-sensitive"
+            ),
+            (
+                HTTPIssueTests.labels + ["model:fast", "model:balanced"], "open", HTTPIssueTests.body,
+                "issue has multiple model recommendation labels: model:fast, model:balanced"
+            ),
         ])
     func validationFailure(labels: [String], state: String, body: String, message: String) async throws {
         try await withIssue(labels: labels, body: body, state: state) { server, github, fixture, git in
@@ -177,7 +193,8 @@ struct HTTPIssueTests {
         try await withIssue { server, github, _, git in
             let response = try await server.post("/api/run-issue", json: request(git, number: 7))
             #expect(response.status == 422)
-            #expect(response.errorMessage?.hasPrefix("fetch issue: GitHub GET /repos/acme/widgets/issues/7: 404") == true)
+            #expect(
+                response.errorMessage?.hasPrefix("fetch issue: GitHub GET /repos/acme/widgets/issues/7: 404") == true)
             #expect(await github.writes.isEmpty)
         }
     }
@@ -194,11 +211,14 @@ struct HTTPIssueTests {
             #expect(!comment.contains(fixture.workDir))
             #expect(await github.labels(repo: Self.repo, number: 42).contains("agent-failed"))
             let taskRoot = fixture.workDir + "/gh-issue-acme-widgets-42"
-            try await eventually("lock released") { !FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json") }
+            try await eventually("lock released") {
+                !FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json")
+            }
             #expect(FileManager.default.fileExists(atPath: taskRoot + "/repo/README.md"))
             let attempt = try JSONDecoder().decode(
                 IssueAttemptRecord.self,
-                from: try #require(FileManager.default.contents(atPath: "\(taskRoot)/.claude-runner/attempts/\(result.id).json")))
+                from: try #require(
+                    FileManager.default.contents(atPath: "\(taskRoot)/.claude-runner/attempts/\(result.id).json")))
             #expect(attempt.status == "failed")
             #expect(attempt.errorType == "claude_failed")
         }
@@ -229,12 +249,15 @@ struct HTTPIssueTests {
         try await withIssue { server, github, fixture, git in
             let stateDirectory = fixture.workDir + "/gh-issue-acme-widgets-42/.claude-runner"
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-            let lock = #"{"attempt_id":"01OTHERATTEMPT00000000000","pid":999999,"started_at":"\#(Timestamp.string(from: Date()))"}"#
+            let lock =
+                #"{"attempt_id":"01OTHERATTEMPT00000000000","pid":999999,"started_at":"\#(Timestamp.string(from: Date()))"}"#
             try lock.write(toFile: stateDirectory + "/lock.json", atomically: true, encoding: .utf8)
             let result = try await server.post("/api/run-issue", json: request(git)).result()
             try await waitForComments(github, 2)
             let comment = await github.comments(repo: Self.repo, number: 42)[1]
-            #expect(comment.contains("issue workspace already locked: held by attempt 01OTHERATTEMPT00000000000 (pid 999999"))
+            #expect(
+                comment.contains(
+                    "issue workspace already locked: held by attempt 01OTHERATTEMPT00000000000 (pid 999999"))
             #expect(await github.labels(repo: Self.repo, number: 42).contains("agent-failed"))
             #expect(FileManager.default.text(at: stateDirectory + "/lock.json") == lock)
             #expect(!fixture.claude.wasCalled)
@@ -253,8 +276,11 @@ struct HTTPIssueTests {
                 toFile: stateDirectory + "/lock.json", atomically: true, encoding: .utf8)
             _ = try await server.post("/api/run-issue", json: request(git))
             try await waitForComments(github, 2)
-            #expect(await github.comments(repo: Self.repo, number: 42)[1].hasPrefix("claude-runner finished this task."))
-            try await eventually("lock released") { !FileManager.default.fileExists(atPath: stateDirectory + "/lock.json") }
+            #expect(
+                await github.comments(repo: Self.repo, number: 42)[1].hasPrefix("claude-runner finished this task."))
+            try await eventually("lock released") {
+                !FileManager.default.fileExists(atPath: stateDirectory + "/lock.json")
+            }
         }
     }
 
@@ -264,7 +290,9 @@ struct HTTPIssueTests {
             let first = try await server.post("/api/run-issue", json: request(git)).result()
             try await waitForComments(github, 2)
             let taskRoot = fixture.workDir + "/gh-issue-acme-widgets-42"
-            try await eventually("lock released") { !FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json") }
+            try await eventually("lock released") {
+                !FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json")
+            }
             await github.setIssue(repo: Self.repo, number: 42, body: Self.body, labels: Self.labels)
             let second = try await server.post("/api/run-issue", json: request(git)).result()
             try await waitForComments(github, 4)
@@ -282,7 +310,9 @@ struct HTTPIssueTests {
             let cleanup = CleanupIssueRequest(repo: git.remote, issueNumber: 42)
             let nothing = try await server.post("/api/cleanup-issue", json: cleanup)
             #expect(nothing.status == 200)
-            #expect(try nothing.result().output == "Issue workspace gh-issue-acme-widgets-42 not found; nothing to clean up.")
+            #expect(
+                try nothing.result().output
+                    == "Issue workspace gh-issue-acme-widgets-42 not found; nothing to clean up.")
             #expect(try nothing.result().id == "")
 
             let stateDirectory = fixture.workDir + "/gh-issue-acme-widgets-42/.claude-runner"
@@ -290,7 +320,9 @@ struct HTTPIssueTests {
             let lock = #"{"attempt_id":"01HOLDER","pid":1,"started_at":"\#(Timestamp.string(from: Date()))"}"#
             try lock.write(toFile: stateDirectory + "/lock.json", atomically: true, encoding: .utf8)
             let locked = try await server.post("/api/cleanup-issue", json: cleanup).result()
-            #expect(locked.output == "Issue workspace gh-issue-acme-widgets-42 is locked by attempt 01HOLDER; cleanup skipped.")
+            #expect(
+                locked.output
+                    == "Issue workspace gh-issue-acme-widgets-42 is locked by attempt 01HOLDER; cleanup skipped.")
             #expect(FileManager.default.fileExists(atPath: stateDirectory + "/lock.json"))
 
             try FileManager.default.removeItem(atPath: stateDirectory + "/lock.json")

@@ -33,13 +33,15 @@ struct HTTPRunTests {
         fixture.config.allowedTools = ["Read", "Glob", "Bash"]
         fixture.config.maxTurns = 12
         fixture.config.model = "claude-sonnet-4-6"
-        fixture.config.issue = .init(allowedTools: ["Edit"], maxTurns: 99, model: "issue-model", bypassPermissions: true)
+        fixture.config.issue = .init(
+            allowedTools: ["Edit"], maxTurns: 99, model: "issue-model", bypassPermissions: true)
         try await RunnerServer.with(fixture) { [fixture] server in
             let response = try await server.post("/api/run", #"{"prompt":"review"}"#)
             #expect(response.status == 200)
             #expect(
                 fixture.claude.arguments == [
-                    "-p", "review", "--allowedTools", "Read,Glob,Bash", "--max-turns", "12", "--model", "claude-sonnet-4-6",
+                    "-p", "review", "--allowedTools", "Read,Glob,Bash", "--max-turns", "12", "--model",
+                    "claude-sonnet-4-6",
                 ])
         }
     }
@@ -51,7 +53,8 @@ struct HTTPRunTests {
         let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
         try await git.addBranch("feature/x", file: "feature.txt", content: "feature\n")
         try await RunnerServer.with(fixture) { [fixture] server in
-            let response = try await server.post("/api/run", json: RunRequest(prompt: "look", repo: git.remote, ref: "feature/x"))
+            let response = try await server.post(
+                "/api/run", json: RunRequest(prompt: "look", repo: git.remote, ref: "feature/x"))
             #expect(response.status == 200)
             let result = try response.result()
             #expect(fixture.claude.workingDirectory == fixture.workDir + "/" + result.id)
@@ -129,7 +132,8 @@ struct HTTPRunTests {
         defer { fixture.directory.remove() }
         let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
         try await RunnerServer.with(fixture) { [fixture] server in
-            let response = try await server.post("/api/run", json: RunRequest(prompt: "p", repo: git.remote, ref: "nope"))
+            let response = try await server.post(
+                "/api/run", json: RunRequest(prompt: "p", repo: git.remote, ref: "nope"))
             #expect(response.status == 500)
             #expect(response.errorMessage?.contains("nope") == true)
             #expect(fixture.workDirEntries().isEmpty)
@@ -180,7 +184,8 @@ struct HTTPRunTests {
         try await RunnerServer.with(fixture) { [fixture] server in
             let result = try await server.post("/api/run", #"{"prompt":"p"}"#).result()
             #expect(result.output.hasPrefix(String(repeating: "x", count: 1000)))
-            #expect(result.output.hasSuffix("[claude-runner: output truncated: kept the first 4194304 of 52428800 bytes]"))
+            #expect(
+                result.output.hasSuffix("[claude-runner: output truncated: kept the first 4194304 of 52428800 bytes]"))
             #expect(result.output.utf8.count < (4 << 20) + 200)
             let again = try await server.post("/api/run", #"{"prompt":"p"}"#)
             #expect(again.status == 200)

@@ -8,7 +8,10 @@ public struct ClaudeInvocation: Sendable, Equatable {
     public var maxTurns: Int
     public var model: String?
 
-    public init(prompt: String, bypassPermissions: Bool = false, allowedTools: [String] = [], maxTurns: Int = 0, model: String? = nil) {
+    public init(
+        prompt: String, bypassPermissions: Bool = false, allowedTools: [String] = [], maxTurns: Int = 0,
+        model: String? = nil
+    ) {
         self.prompt = prompt
         self.bypassPermissions = bypassPermissions
         self.allowedTools = allowedTools
@@ -18,7 +21,8 @@ public struct ClaudeInvocation: Sendable, Equatable {
 
     /// A plain or review run: top-level config values only.
     public static func run(prompt: String, config: RunnerConfig) -> ClaudeInvocation {
-        ClaudeInvocation(prompt: prompt, allowedTools: config.allowedTools, maxTurns: config.maxTurns, model: config.model)
+        ClaudeInvocation(
+            prompt: prompt, allowedTools: config.allowedTools, maxTurns: config.maxTurns, model: config.model)
     }
 
     /// An issue run: `issue.*` values, falling back to the top level; `model` is already resolved

@@ -83,7 +83,8 @@ public struct ClaudeProcess: Sendable {
         let stderr = await collector.standardError
         var output = redactor.redact(stdout.text)
         if stdout.isTruncated {
-            output += "\n\n[claude-runner: output truncated: kept the first \(stdout.bytes.count) of \(stdout.totalCount) bytes]"
+            output +=
+                "\n\n[claude-runner: output truncated: kept the first \(stdout.bytes.count) of \(stdout.totalCount) bytes]"
         }
         let errorText = redactor.redact(stderr.text.trimmingCharacters(in: .whitespacesAndNewlines))
 

@@ -45,7 +45,8 @@ public enum ConfigLoader {
         }
         if let root, !root.isNull {
             guard let mapping = root.mapping else {
-                throw ConfigError(file: file, line: root.mark?.line, key: nil, problem: "expected a mapping of keys at the top level")
+                throw ConfigError(
+                    file: file, line: root.mark?.line, key: nil, problem: "expected a mapping of keys at the top level")
             }
             try reader.readTopLevel(mapping, into: &config)
         }
@@ -67,7 +68,8 @@ public enum ConfigLoader {
     static func readTokenFile(_ path: String, configFile: String) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
         else {
-            throw ConfigError(file: configFile, line: nil, key: "http.tokenFile", problem: "cannot read token file \(path)")
+            throw ConfigError(
+                file: configFile, line: nil, key: "http.tokenFile", problem: "cannot read token file \(path)")
         }
         return text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
@@ -100,21 +102,26 @@ extension ConfigLoader {
                 case "allowedTools": config.allowedTools = try stringList(value, key)
                 case "maxTurns": config.maxTurns = try int(value, key, minimum: 0)
                 case "model": config.model = try string(value, key).nonEmptyValue
-                case "issue": try readSection(value, key) { reader, name, node in
-                    try reader.readIssue(name, node, into: &config.issue)
-                }
-                case "github": try readSection(value, key) { reader, name, node in
-                    try reader.readGitHub(name, node, into: &config.github)
-                }
-                case "http": try readSection(value, key) { reader, name, node in
-                    try reader.readHTTP(name, node, into: &config.http)
-                }
-                case "limits": try readSection(value, key) { reader, name, node in
-                    try reader.readLimits(name, node, into: &config.limits)
-                }
-                case "git": try readSection(value, key) { reader, name, node in
-                    try reader.readGit(name, node, into: &config.git)
-                }
+                case "issue":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readIssue(name, node, into: &config.issue)
+                    }
+                case "github":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readGitHub(name, node, into: &config.github)
+                    }
+                case "http":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readHTTP(name, node, into: &config.http)
+                    }
+                case "limits":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readLimits(name, node, into: &config.limits)
+                    }
+                case "git":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readGit(name, node, into: &config.git)
+                    }
                 default: unknown(key, keyNode)
                 }
             }
@@ -152,13 +159,14 @@ extension ConfigLoader {
             case "http.tokenFile": http.tokenFile = PathExpansion.absolute(try string(value, key))
             case "http.insecure": http.insecure = try bool(value, key)
             case "http.maxBodyBytes": http.maxBodyBytes = try int(value, key, minimum: 1)
-            case "http.tls": try readSection(value, key) { reader, name, node in
-                switch name {
-                case "http.tls.cert": http.tlsCertificate = PathExpansion.absolute(try reader.string(node, name))
-                case "http.tls.key": http.tlsKey = PathExpansion.absolute(try reader.string(node, name))
-                default: reader.unknown(name, node)
+            case "http.tls":
+                try readSection(value, key) { reader, name, node in
+                    switch name {
+                    case "http.tls.cert": http.tlsCertificate = PathExpansion.absolute(try reader.string(node, name))
+                    case "http.tls.key": http.tlsKey = PathExpansion.absolute(try reader.string(node, name))
+                    default: reader.unknown(name, node)
+                    }
                 }
-            }
             default: unknown(key, value)
             }
         }
@@ -243,7 +251,9 @@ extension ConfigLoader {
         }
 
         func stringList(_ node: Node, _ key: String) throws -> [String] {
-            guard let sequence = node.sequence else { throw error(node, key, "expected a list of strings, got \(node.kindName)") }
+            guard let sequence = node.sequence else {
+                throw error(node, key, "expected a list of strings, got \(node.kindName)")
+            }
             return try sequence.map { item in
                 guard let scalar = item.scalar else {
                     throw error(item, key, "expected a list of strings, found \(item.kindName) in it")
@@ -253,7 +263,9 @@ extension ConfigLoader {
         }
 
         func stringMap(_ node: Node, _ key: String) throws -> [String: String] {
-            guard let mapping = node.mapping else { throw error(node, key, "expected a mapping of strings, got \(node.kindName)") }
+            guard let mapping = node.mapping else {
+                throw error(node, key, "expected a mapping of strings, got \(node.kindName)")
+            }
             var result: [String: String] = [:]
             for (keyNode, value) in mapping {
                 guard let name = keyNode.scalar?.string, let text = value.scalar?.string else {

@@ -87,7 +87,8 @@ public struct RunnerConfig: Sendable {
 
         public init(
             maxConcurrentRuns: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedRuns: Int = 64,
-            runTimeout: Duration = .seconds(3600), idleTimeout: Duration = .zero, shutdownGrace: Duration = .seconds(30),
+            runTimeout: Duration = .seconds(3600), idleTimeout: Duration = .zero,
+            shutdownGrace: Duration = .seconds(30),
             maxOutputBytes: Int = 16 << 20
         ) {
             self.maxConcurrentRuns = maxConcurrentRuns

@@ -29,7 +29,8 @@ public struct Git: Sendable {
     }
 
     /// `git clone [--depth 1] [--branch <ref>] -- <source> <directory>`.
-    public func clone(source: String, into directory: String, ref: String?, shallow: Bool, logger: Logger) async throws {
+    public func clone(source: String, into directory: String, ref: String?, shallow: Bool, logger: Logger) async throws
+    {
         var arguments = ["clone", "--quiet", "--no-recurse-submodules"]
         if shallow { arguments += ["--depth", "1"] }
         if let ref { arguments += ["--branch", ref] }
@@ -39,7 +40,8 @@ public struct Git: Sendable {
 
     /// `git fetch origin <ref>`: leaves the fetched commit in `FETCH_HEAD`.
     public func fetch(ref: String, in directory: String, logger: Logger) async throws {
-        try await run(["fetch", "--quiet", "origin", "--", ref], in: directory, remote: true, action: "git fetch", logger: logger)
+        try await run(
+            ["fetch", "--quiet", "origin", "--", ref], in: directory, remote: true, action: "git fetch", logger: logger)
     }
 
     /// Writes `git diff --no-ext-diff --binary FETCH_HEAD...HEAD` to `file`, streaming it to disk.
@@ -49,7 +51,8 @@ public struct Git: Sendable {
             throw Failure(description: "cannot write \((file as NSString).lastPathComponent)")
         }
         defer { try? handle.close() }
-        let spec = processSpec(["diff", "--no-ext-diff", "--binary", "FETCH_HEAD...HEAD"], in: directory, remote: false)
+        let spec = processSpec(
+            ["diff", "--no-ext-diff", "--binary", "FETCH_HEAD...HEAD"], in: directory, remote: false)
         let errors = ErrorText()
         let writeFailed = WriteFailure()
         let exit = try await ChildProcess.run(spec) { event in
@@ -71,7 +74,9 @@ public struct Git: Sendable {
     }
 
     @discardableResult
-    func run(_ arguments: [String], in directory: String?, remote: Bool, action: String, logger: Logger) async throws
+    func run(
+        _ arguments: [String], in directory: String?, remote: Bool, action: String, logger: Logger
+    ) async throws
         -> String
     {
         let spec = processSpec(arguments, in: directory, remote: remote)
@@ -91,7 +96,8 @@ public struct Git: Sendable {
 
     func failure(_ action: String, exit: ProcessExit, stderr: String) -> Failure {
         let detail = redactor.redact(stderr.trimmingCharacters(in: .whitespacesAndNewlines))
-        return Failure(description: detail.isEmpty ? "\(action) failed: \(exit)" : "\(action) failed: \(exit): \(detail)")
+        return Failure(
+            description: detail.isEmpty ? "\(action) failed: \(exit)" : "\(action) failed: \(exit): \(detail)")
     }
 
     func processSpec(_ arguments: [String], in directory: String?, remote: Bool) -> ProcessSpec {
@@ -105,7 +111,8 @@ public struct Git: Sendable {
             "LC_ALL": "C",
         ]
         if remote {
-            environment["GIT_SSH_COMMAND"] = ProcessInfo.processInfo.environment["GIT_SSH_COMMAND"] ?? "ssh -o BatchMode=yes"
+            environment["GIT_SSH_COMMAND"] =
+                ProcessInfo.processInfo.environment["GIT_SSH_COMMAND"] ?? "ssh -o BatchMode=yes"
             for (key, value) in remoteEnvironment { environment[key] = value }
         }
         return ProcessSpec(

@@ -26,7 +26,9 @@ public struct RepoReference: Sendable, Equatable {
     public init(_ value: String, githubBaseURL: String, allowedProtocols: [String]) throws(RunnerError) {
         let text = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw .invalidRequest("invalid repo: repo is empty") }
-        guard !text.hasPrefix("-") else { throw .invalidRequest("invalid repo \"\(Self.quoted(text))\": must not start with '-'") }
+        guard !text.hasPrefix("-") else {
+            throw .invalidRequest("invalid repo \"\(Self.quoted(text))\": must not start with '-'")
+        }
         guard !text.contains(where: { $0.isNewline || $0 == "\0" }) else {
             throw .invalidRequest("invalid repo: contains a control character")
         }
@@ -126,7 +128,11 @@ public struct RepoReference: Sendable, Equatable {
         }
         var path = components.path
         if path.hasSuffix("/") { path.removeLast() }
-        if path.hasSuffix("/api/v3") { path.removeLast("/api/v3".count) } else if path.hasSuffix("/api") { path.removeLast(4) }
+        if path.hasSuffix("/api/v3") {
+            path.removeLast("/api/v3".count)
+        } else if path.hasSuffix("/api") {
+            path.removeLast(4)
+        }
         components.path = path
         components.query = nil
         components.user = nil

@@ -39,7 +39,8 @@ public struct GitHubClient: Sendable {
         do {
             return try JSONDecoder().decode(GitHubIssue.self, from: body)
         } catch {
-            throw Failure(status: nil, description: "GitHub GET /repos/\(repo)/issues/\(number): unexpected response: \(error)")
+            throw Failure(
+                status: nil, description: "GitHub GET /repos/\(repo)/issues/\(number): unexpected response: \(error)")
         }
     }
 
@@ -64,7 +65,9 @@ public struct GitHubClient: Sendable {
     }
 
     @discardableResult
-    func send(_ method: HTTPMethod, _ path: String, body: Data? = nil, idempotent: Bool, logger: Logger) async throws
+    func send(
+        _ method: HTTPMethod, _ path: String, body: Data? = nil, idempotent: Bool, logger: Logger
+    ) async throws
         -> ByteBuffer
     {
         var attempt = 1
@@ -87,7 +90,9 @@ public struct GitHubClient: Sendable {
             } catch {
                 let failure = Failure(status: nil, description: "GitHub \(method) \(path): \(Self.describe(error))")
                 if idempotent, attempt < maxAttempts, !(error is CancellationError) {
-                    logger.warning("GitHub call failed, retrying", metadata: ["github.call": "\(method) \(path)", "attempt": "\(attempt)"])
+                    logger.warning(
+                        "GitHub call failed, retrying",
+                        metadata: ["github.call": "\(method) \(path)", "attempt": "\(attempt)"])
                     try await Task.sleep(for: Self.backoff(attempt))
                     attempt += 1
                     continue

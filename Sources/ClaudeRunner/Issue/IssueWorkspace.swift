@@ -1,11 +1,11 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The stable per-issue task root `workDir/gh-issue-<owner>-<repo>-<n>`: the clone in `repo/` and the
@@ -57,10 +57,12 @@ public struct IssueWorkspace: Sendable {
     public struct LockBusy: Error, Sendable, CustomStringConvertible {
         public let holder: IssueLockRecord
         public var description: String {
-            let started = Timestamp.date(from: holder.startedAt).map {
-                Date.ISO8601FormatStyle().format($0)
-            } ?? holder.startedAt
-            return "issue workspace already locked: held by attempt \(holder.attemptID) (pid \(holder.pid), started \(started))"
+            let started =
+                Timestamp.date(from: holder.startedAt).map {
+                    Date.ISO8601FormatStyle().format($0)
+                } ?? holder.startedAt
+            return
+                "issue workspace already locked: held by attempt \(holder.attemptID) (pid \(holder.pid), started \(started))"
         }
     }
 
@@ -72,7 +74,8 @@ public struct IssueWorkspace: Sendable {
         let reason: String
         switch readLock() {
         case .some(let holder):
-            if let started = Timestamp.date(from: holder.startedAt), now.timeIntervalSince(started) < Self.lockLifetime {
+            if let started = Timestamp.date(from: holder.startedAt), now.timeIntervalSince(started) < Self.lockLifetime
+            {
                 throw LockBusy(holder: holder)
             }
             reason = "stale lock of attempt \(holder.attemptID) (started \(holder.startedAt)), taking over"

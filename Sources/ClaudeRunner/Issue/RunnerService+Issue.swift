@@ -35,7 +35,8 @@ extension RunnerService {
         logger[metadataKey: "issue_number"] = "\(request.issueNumber)"
         guard let github else {
             throw RunnerError.invalidRequest(
-                "github client not configured: set github.token in config.yaml or the GITHUB_TOKEN environment variable")
+                "github client not configured: set github.token in config.yaml or the GITHUB_TOKEN environment variable"
+            )
         }
         let repo = try RepoReference(
             request.repo, githubBaseURL: config.github.baseURL, allowedProtocols: config.git.allowedProtocols)
@@ -66,12 +67,15 @@ extension RunnerService {
             workspace: IssueWorkspace(workDir: config.workDir, repo: repo, number: request.issueNumber))
 
         do {
-            try await github.removeLabel(IssueLabels.ready, repo: repo.fullName, number: request.issueNumber, logger: logger)
+            try await github.removeLabel(
+                IssueLabels.ready, repo: repo.fullName, number: request.issueNumber, logger: logger)
         } catch let failure as GitHubClient.Failure {
-            throw RunnerError.failed("claim issue: remove \(IssueLabels.ready): \(redactor.redact(failure.description))")
+            throw RunnerError.failed(
+                "claim issue: remove \(IssueLabels.ready): \(redactor.redact(failure.description))")
         }
         do {
-            try await github.addLabels([IssueLabels.claimed], repo: repo.fullName, number: request.issueNumber, logger: logger)
+            try await github.addLabels(
+                [IssueLabels.claimed], repo: repo.fullName, number: request.issueNumber, logger: logger)
         } catch let failure as GitHubClient.Failure {
             throw RunnerError.failed("claim issue: add \(IssueLabels.claimed): \(redactor.redact(failure.description))")
         }
@@ -108,7 +112,9 @@ extension RunnerService {
             try workspace.createDirectories()
         } catch {
             let detail = "create state dir: \(error.localizedDescription)"
-            return await fail(task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false, writeState: false, logger: logger)
+            return await fail(
+                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
+                writeState: false, logger: logger)
         }
         do {
             if case .tookOver(let reason) = try workspace.acquireLock(attemptID: task.attemptID, now: startedAt) {
@@ -116,10 +122,14 @@ extension RunnerService {
             }
         } catch let busy as IssueWorkspace.LockBusy {
             logger.warning("issue workspace locked", metadata: ["holder": "\(busy.holder.attemptID)"])
-            return await fail(task, record: &record, type: IssueErrorType.locked, detail: busy.description, preserved: false, writeState: false, logger: logger)
+            return await fail(
+                task, record: &record, type: IssueErrorType.locked, detail: busy.description, preserved: false,
+                writeState: false, logger: logger)
         } catch {
             let detail = "lock issue workspace: \(error.localizedDescription)"
-            return await fail(task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false, writeState: false, logger: logger)
+            return await fail(
+                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
+                writeState: false, logger: logger)
         }
         defer { workspace.releaseLock(attemptID: task.attemptID) }
         do {
@@ -127,7 +137,9 @@ extension RunnerService {
             try workspace.writeState(state(for: record, updatedAt: record.startedAt))
         } catch {
             let detail = "write attempt: \(error.localizedDescription)"
-            return await fail(task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false, writeState: false, logger: logger)
+            return await fail(
+                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
+                writeState: false, logger: logger)
         }
         logger.info("issue run started", metadata: ["model": "\(task.model ?? "")"])
 
@@ -135,13 +147,16 @@ extension RunnerService {
         try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
         do {
             try await git(for: task.repo).clone(
-                source: task.repo.cloneSource, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger)
+                source: task.repo.cloneSource, into: workspace.repoDirectory, ref: task.ref, shallow: true,
+                logger: logger)
         } catch {
             try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
             if error is CancellationError {
                 return await interrupted(task, record: &record, preserved: false, logger: logger)
             }
-            return await fail(task, record: &record, type: IssueErrorType.cloneFailed, detail: "\(error)", preserved: false, logger: logger)
+            return await fail(
+                task, record: &record, type: IssueErrorType.cloneFailed, detail: "\(error)", preserved: false,
+                logger: logger)
         }
 
         let invocation = ClaudeInvocation.issue(
@@ -154,11 +169,15 @@ extension RunnerService {
             return await interrupted(task, record: &record, preserved: true, logger: logger)
         } catch {
             try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-            return await fail(task, record: &record, type: IssueErrorType.execError, detail: "\(error)", preserved: false, logger: logger)
+            return await fail(
+                task, record: &record, type: IssueErrorType.execError, detail: "\(error)", preserved: false,
+                logger: logger)
         }
         record.commit = await headCommit(workspace, logger: logger)
         if let error = outcome.error {
-            return await fail(task, record: &record, type: IssueErrorType.claudeFailed, detail: error, preserved: true, logger: logger)
+            return await fail(
+                task, record: &record, type: IssueErrorType.claudeFailed, detail: error, preserved: true, logger: logger
+            )
         }
 
         record.status = IssueAttemptStatus.completed
@@ -194,7 +213,8 @@ extension RunnerService {
             logger.info("cleanup skipped", metadata: ["outcome": "locked", "holder": "\(holder.attemptID)"])
             return RunResult(
                 id: "",
-                output: "Issue workspace \(workspace.taskID) is locked by attempt \(holder.attemptID); cleanup skipped.")
+                output: "Issue workspace \(workspace.taskID) is locked by attempt \(holder.attemptID); cleanup skipped."
+            )
         }
         do {
             try FileManager.default.removeItem(atPath: workspace.root)
@@ -230,7 +250,9 @@ extension RunnerService {
         let finalRecord = record
         let reporter = Task { [self] in
             var copy = finalRecord
-            return await self.fail(task, record: &copy, type: IssueErrorType.interrupted, detail: detail, preserved: preserved, logger: logger)
+            return await self.fail(
+                task, record: &copy, type: IssueErrorType.interrupted, detail: detail, preserved: preserved,
+                logger: logger)
         }
         let outcome = await reporter.value
         record.status = outcome.status
@@ -241,7 +263,8 @@ extension RunnerService {
     func reportFailure(_ task: IssueTask, detail: String, preserved: Bool, logger: Logger) async {
         guard let github else { return }
         do {
-            try await github.addLabels([IssueLabels.failed], repo: task.repo.fullName, number: task.issue.number, logger: logger)
+            try await github.addLabels(
+                [IssueLabels.failed], repo: task.repo.fullName, number: task.issue.number, logger: logger)
         } catch {
             logger.warning("add agent-failed", metadata: ["error": "\(redactor.redact("\(error)"))"])
         }
@@ -252,13 +275,15 @@ extension RunnerService {
     private func postComment(_ task: IssueTask, _ text: String, what: String, logger: Logger) async {
         guard let github else { return }
         do {
-            try await github.comment(redactor.redact(text), repo: task.repo.fullName, number: task.issue.number, logger: logger)
+            try await github.comment(
+                redactor.redact(text), repo: task.repo.fullName, number: task.issue.number, logger: logger)
         } catch {
             logger.warning("\(what)", metadata: ["error": "\(redactor.redact("\(error)"))"])
         }
     }
 
-    private func finish(_ record: inout IssueAttemptRecord, workspace: IssueWorkspace, writeState: Bool, logger: Logger) {
+    private func finish(_ record: inout IssueAttemptRecord, workspace: IssueWorkspace, writeState: Bool, logger: Logger)
+    {
         let ended = Timestamp.string(from: Date())
         record.endedAt = ended
         do {
@@ -287,6 +312,7 @@ extension RunnerService {
     /// Secrets out, host paths replaced with placeholders: a comment is public.
     func sanitize(_ text: String, workspace: IssueWorkspace) -> String {
         IssueText.sanitize(
-            redactor.redact(text), taskRoot: workspace.root, workRoot: config.workDir, home: PathExpansion.homeDirectory)
+            redactor.redact(text), taskRoot: workspace.root, workRoot: config.workDir, home: PathExpansion.homeDirectory
+        )
     }
 }

@@ -50,7 +50,9 @@ public final class BackgroundWork: Service, IssueScheduler {
             continuation.finish()
             let running = runningCount
             if running > 0 {
-                logger.info("waiting for background issue work", metadata: ["running": "\(running)", "grace": "\(shutdownGrace)"])
+                logger.info(
+                    "waiting for background issue work",
+                    metadata: ["running": "\(running)", "grace": "\(shutdownGrace)"])
             }
             outer.addTask { [shutdownGrace] in
                 try? await Task.sleep(for: shutdownGrace)
@@ -58,7 +60,9 @@ public final class BackgroundWork: Service, IssueScheduler {
             // Whichever ends first: all work finished, or the grace period.
             _ = await outer.next()
             if runningCount > 0 {
-                logger.warning("shutdown grace ended; interrupting background issue work", metadata: ["running": "\(runningCount)"])
+                logger.warning(
+                    "shutdown grace ended; interrupting background issue work", metadata: ["running": "\(runningCount)"]
+                )
             }
             outer.cancelAll()
         }

@@ -67,7 +67,8 @@ public final class RunnerService: Sendable {
             throw RunnerError.invalidRequest("invalid prompt")
         }
         let repo = try request.repo.nonEmpty.map { value throws(RunnerError) in
-            try RepoReference(value, githubBaseURL: config.github.baseURL, allowedProtocols: config.git.allowedProtocols)
+            try RepoReference(
+                value, githubBaseURL: config.github.baseURL, allowedProtocols: config.git.allowedProtocols)
         }
         if let ref = request.ref.nonEmpty { try RefName.validate(ref, field: "ref") }
         if let baseRef = request.baseRef.nonEmpty { try RefName.validate(baseRef, field: "base_ref") }
@@ -134,10 +135,13 @@ public final class RunnerService: Sendable {
             }
         }
         let prompt = ReviewPrompt.build(request, diffWritten: diffWritten)
-        return try await runClaude(ClaudeInvocation.run(prompt: prompt, config: config), runID: runID, in: workspace, logger: logger)
+        return try await runClaude(
+            ClaudeInvocation.run(prompt: prompt, config: config), runID: runID, in: workspace, logger: logger)
     }
 
-    private func runClaude(_ invocation: ClaudeInvocation, runID: String, in directory: String, logger: Logger) async throws
+    private func runClaude(
+        _ invocation: ClaudeInvocation, runID: String, in directory: String, logger: Logger
+    ) async throws
         -> RunResult
     {
         do {

@@ -42,7 +42,8 @@ public struct Redactor: Sendable {
             output += rest[..<range.upperBound]
             rest = rest[range.upperBound...]
             // The authority ends at the first '/', whitespace, quote or end of text.
-            let authorityEnd = rest.firstIndex { $0 == "/" || $0.isWhitespace || $0 == "'" || $0 == "\"" } ?? rest.endIndex
+            let authorityEnd =
+                rest.firstIndex { $0 == "/" || $0.isWhitespace || $0 == "'" || $0 == "\"" } ?? rest.endIndex
             let authority = rest[..<authorityEnd]
             if let at = authority.lastIndex(of: "@") {
                 output += Self.placeholder

@@ -53,7 +53,9 @@ public enum WireJSON {
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(DecodingFailure) -> T {
         let trimmed = data.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
-        guard !trimmed.isEmpty else { throw DecodingFailure(description: "request body is empty; expected a JSON object") }
+        guard !trimmed.isEmpty else {
+            throw DecodingFailure(description: "request body is empty; expected a JSON object")
+        }
         guard trimmed.first == UInt8(ascii: "{") else {
             throw DecodingFailure(description: "request body must be a JSON object")
         }
