@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // The domain: config, runs, the issue protocol, workspaces, state files, GitHub client.
@@ -42,11 +44,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A NATS client on SwiftNIO: protocol codec, connection, auth (nkeys, creds), the service API.
+        .target(
+            name: "NATS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP routes: decode, call the service, encode.
         .target(
             name: "ClaudeRunnerTransports",
             dependencies: [
                 "ClaudeRunner",
+                "NATS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -58,6 +77,7 @@ let package = Package(
             name: "ClaudeRunnerClient",
             dependencies: [
                 "ClaudeRunner",
+                "NATS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -69,6 +89,7 @@ let package = Package(
             dependencies: [
                 "ClaudeRunner",
                 "ClaudeRunnerTransports",
+                "NATS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,6 +118,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "NATSTests",
+            dependencies: [
+                "NATS",
+                "ClaudeRunnerTesting",
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ClaudeRunnerTests",
             dependencies: ["ClaudeRunner", "ClaudeRunnerTesting"],
             swiftSettings: swiftSettings
@@ -106,6 +136,7 @@ let package = Package(
             dependencies: [
                 "ClaudeRunner",
                 "ClaudeRunnerTransports",
+                "NATS",
                 "ClaudeRunnerClient",
                 "ClaudeRunnerTesting",
                 // The binaries are exercised as a user runs them.

@@ -73,8 +73,16 @@ struct ClientCommand: AsyncParsableCommand {
                 throw fail(error.description)
             }
         case "nats":
-            guard value(edgeID, "EDGE_ID") != nil else { throw fail("--edge-id is required for NATS transport") }
-            throw fail("the NATS transport is not available in this build yet; use --transport http")
+            guard let edge = value(edgeID, "EDGE_ID") else { throw fail("--edge-id is required for NATS transport") }
+            let client = NATSRunnerClient(
+                url: value(natsURL, "NATS_URL") ?? "wss://nats.flarex.io",
+                credentialsFile: value(natsCreds, "NATS_CREDS"),
+                edgeID: edge)
+            do {
+                result = try await client.send(request)
+            } catch let error as NATSRunnerClient.Failure {
+                throw fail(error.description)
+            }
         case let other:
             throw fail("unsupported transport: \(other)")
         }

@@ -3,6 +3,7 @@ import ClaudeRunner
 import ClaudeRunnerTransports
 import Foundation
 import Logging
+import NATS
 import ServiceLifecycle
 
 /// The daemon: serves HTTP (with `--http`) and NATS (when `<path>/id` exists) until SIGINT/SIGTERM, then
@@ -37,13 +38,6 @@ struct Serve: AsyncParsableCommand {
                 throw StartupError(
                     "no transport enabled: pass --http to serve HTTP, or create \(idFile) (the edge id) to serve NATS")
             }
-            if natsEnabled {
-                logger.warning("NATS transport is not available in this build; \(idFile) is ignored")
-                guard httpEnabled else {
-                    throw StartupError(
-                        "no transport enabled: NATS is not available in this build; pass --http to serve HTTP")
-                }
-            }
 
             let background = BackgroundWork(shutdownGrace: config.limits.shutdownGrace, logger: logger)
             let service = RunnerService(config: config, scheduler: background, logger: logger)
@@ -53,6 +47,9 @@ struct Serve: AsyncParsableCommand {
                 throw StartupError("cannot create workDir \(config.workDir): \(error.localizedDescription)")
             }
             var services: [any Service] = [background]
+            if natsEnabled {
+                services += try natsServices(config: config, idFile: idFile, service: service, logger: logger)
+            }
             if httpEnabled {
                 let app = HTTPTransport.application(
                     service: service, address: address, logger: logger,
@@ -75,5 +72,45 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
             logger.info("claude-runner stopped")
         }
+    }
+
+    /// The NATS connection and the `claude-runner` service on it, for the edge id in `idFile`.
+    func natsServices(
+        config: RunnerConfig, idFile: String, service: RunnerService, logger: Logger
+    ) throws
+        -> [any Service]
+    {
+        guard let idText = try? String(contentsOfFile: idFile, encoding: .utf8) else {
+            throw StartupError("cannot read the edge id file \(idFile)")
+        }
+        let edgeID = idText.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !edgeID.isEmpty, !edgeID.contains(where: { $0.isWhitespace || $0 == "*" || $0 == ">" }) else {
+            throw StartupError("invalid edge id in \(idFile): it must be one NATS subject token")
+        }
+        let urlText =
+            natsURL ?? ProcessInfo.processInfo.environment["NATS_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "wss://nats.flarex.io"
+        let url: NATSServerURL
+        do {
+            url = try NATSServerURL(urlText)
+        } catch {
+            throw StartupError("invalid --nats: \(error)")
+        }
+        let credsFile = (config.configDirectory as NSString).appendingPathComponent("user.creds")
+        var credentials: Credentials?
+        if FileManager.default.fileExists(atPath: credsFile) {
+            do {
+                credentials = try Credentials(contentsOfFile: credsFile)
+            } catch {
+                throw StartupError("\(error)")
+            }
+        }
+        let client = NATSClient(
+            options: NATSClientOptions(url: url, name: "Claude Runner - \(edgeID)", credentials: credentials),
+            logger: logger)
+        logger.info(
+            "NATS transport enabled",
+            metadata: ["edge_id": "\(edgeID)", "nats.url": "\(url)", "creds": "\(credentials != nil)"])
+        return [client, NATSTransport.service(client: client, runner: service, edgeID: edgeID, logger: logger)]
     }
 }

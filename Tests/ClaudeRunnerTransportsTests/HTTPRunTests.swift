@@ -313,3 +313,19 @@ struct RunLimitTests {
         }
     }
 }
+
+@Suite("prompt size")
+struct PromptSizeTests {
+    @Test("a prompt over the argument limit is rejected with a clear error")
+    func tooLong() async throws {
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        try await RunnerServer.with(fixture) { server in
+            let prompt = String(repeating: "z", count: RunnerService.maxPromptBytes + 1)
+            let response = try await server.post("/api/run", json: RunRequest(prompt: prompt))
+            #expect(response.status == 400)
+            #expect(response.errorMessage?.hasPrefix("invalid prompt: 120001 bytes is longer than the limit") == true)
+            #expect(!fixture.claude.wasCalled)
+        }
+    }
+}

@@ -42,6 +42,9 @@ public final class RunnerService: Sendable {
         self.logger = logger
     }
 
+    /// The longest prompt accepted: Linux limits one program argument to 128 KiB, and the prompt is one.
+    public static let maxPromptBytes = 120_000
+
     /// Creates the workspace root so the first run does not race to make it.
     public func prepareWorkDir() throws {
         try FileManager.default.createDirectory(atPath: config.workDir, withIntermediateDirectories: true)
@@ -65,6 +68,10 @@ public final class RunnerService: Sendable {
         guard !request.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             logger.info("run rejected", metadata: ["outcome": "invalid prompt"])
             throw RunnerError.invalidRequest("invalid prompt")
+        }
+        guard request.prompt.utf8.count <= Self.maxPromptBytes else {
+            throw RunnerError.invalidRequest(
+                "invalid prompt: \(request.prompt.utf8.count) bytes is longer than the limit of \(Self.maxPromptBytes)")
         }
         let repo = try request.repo.nonEmpty.map { value throws(RunnerError) in
             try RepoReference(

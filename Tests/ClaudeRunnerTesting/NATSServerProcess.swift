@@ -1,0 +1,71 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A real `nats-server` on a free loopback port, started by a test with the config it needs.
+public final class NATSServerProcess: Sendable {
+    public let port: Int
+    public let websocketPort: Int?
+    public let directory: TemporaryDirectory
+    let configFile: String
+    private let process: RunningProcess
+
+    /// `nats://127.0.0.1:<port>`.
+    public var url: String { "nats://127.0.0.1:\(port)" }
+    public var websocketURL: String? { websocketPort.map { "ws://127.0.0.1:\($0)" } }
+
+    /// Starts a server; `config` is added to the generated config (auth, TLS, …).
+    /// - Parameters:
+    ///   - port: A fixed port (to restart a server where it was); a free one by default.
+    ///   - websocket: Also listen for WebSocket clients (no TLS) on a free port.
+    public static func start(
+        config: String = "", port: Int? = nil, websocket: Bool = false, in directory: TemporaryDirectory? = nil
+    )
+        async throws -> NATSServerProcess
+    {
+        try Command.require("nats-server")
+        let directory = try directory ?? TemporaryDirectory("nats")
+        let port = try port ?? freeLoopbackPort()
+        let websocketPort = websocket ? try freeLoopbackPort() : nil
+        var text = "listen: 127.0.0.1:\(port)\n"
+        if let websocketPort {
+            text += "websocket {\n  listen: \"127.0.0.1:\(websocketPort)\"\n  no_tls: true\n}\n"
+        }
+        text += config + "\n"
+        let configFile = directory.appending("nats-\(port).conf")
+        try text.write(toFile: configFile, atomically: true, encoding: .utf8)
+        let process = RunningProcess("nats-server", ["-c", configFile])
+        do {
+            try await process.waitFor("Server is ready", timeout: .seconds(20))
+        } catch {
+            let log = await process.standardError
+            await process.stop()
+            throw Command.Failure(description: "nats-server did not start: \(log)")
+        }
+        return NATSServerProcess(
+            port: port, websocketPort: websocketPort, directory: directory, configFile: configFile, process: process)
+    }
+
+    init(port: Int, websocketPort: Int?, directory: TemporaryDirectory, configFile: String, process: RunningProcess) {
+        self.port = port
+        self.websocketPort = websocketPort
+        self.directory = directory
+        self.configFile = configFile
+        self.process = process
+    }
+
+    public var log: String { get async { await process.standardError } }
+
+    /// Kills the server (as a crash would).
+    public func stop() async {
+        await process.stop()
+    }
+
+    /// Stops the server and removes its folder.
+    public func shutdown() async {
+        await process.stop()
+        directory.remove()
+    }
+}

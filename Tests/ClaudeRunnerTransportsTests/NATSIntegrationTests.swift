@@ -1,0 +1,264 @@
+import ClaudeRunner
+import ClaudeRunnerClient
+import ClaudeRunnerTesting
+import ClaudeRunnerTransports
+import Foundation
+import Logging
+import NATS
+import NIOCore
+import NIOFoundationCompat
+import Testing
+
+/// The NATS client and the runner's NATS service against a real `nats-server`.
+@Suite("NATS against nats-server")
+struct NATSIntegrationTests {
+    static var logger: Logger { RunnerFixture.logger }
+
+    /// Runs `body` with a connected client; the client closes afterwards.
+    static func withClient<T: Sendable>(
+        _ url: String, credentials: Credentials? = nil, nkey: NKey? = nil,
+        _ body: @escaping @Sendable (NATSClient) async throws -> T
+    ) async throws -> T {
+        let client = NATSClient(
+            options: NATSClientOptions(
+                url: try NATSServerURL(url), name: "test", credentials: credentials, nkey: nkey,
+                reconnectWait: .milliseconds(100), maxReconnectWait: .milliseconds(500)),
+            logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            try await client.waitUntilConnected(timeout: .seconds(10))
+            let result = try await body(client)
+            await client.close()
+            return result
+        }
+    }
+
+    /// A runner serving NATS for `fixture` on `natsURL`, with edge id `edge`, while `body` runs.
+    static func withRunner<T: Sendable>(
+        _ fixture: RunnerFixture, natsURL: String, edge: String = "edge-1",
+        _ body: @escaping @Sendable (RunnerService) async throws -> T
+    ) async throws -> T {
+        let background = BackgroundWork(shutdownGrace: .seconds(5), logger: logger)
+        let runner = RunnerService(config: fixture.config, scheduler: background, logger: logger)
+        let client = NATSClient(
+            options: NATSClientOptions(
+                url: try NATSServerURL(natsURL), name: "Claude Runner - \(edge)", reconnectWait: .milliseconds(100),
+                maxReconnectWait: .milliseconds(500)),
+            logger: logger)
+        let service = NATSTransport.service(client: client, runner: runner, edgeID: edge, logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await background.run()
+                return nil
+            }
+            group.addTask {
+                try await client.run()
+                return nil
+            }
+            group.addTask {
+                try await service.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            try await client.waitUntilConnected(timeout: .seconds(10))
+            try await client.flush()
+            let result = try await body(runner)
+            return result
+        }
+    }
+
+    static func runner(_ url: String, edge: String = "edge-1") -> NATSRunnerClient {
+        NATSRunnerClient(
+            url: url, credentialsFile: nil, edgeID: edge, timeout: .seconds(60), connectTimeout: .seconds(5))
+    }
+
+    @Test("publish, subscribe and request/reply")
+    func requestReply() async throws {
+        let server = try await NATSServerProcess.start()
+        defer { Task { await server.shutdown() } }
+        try await Self.withClient(server.url) { client in
+            let echo = try client.subscribe(to: "echo.>", queueGroup: "q")
+            let responder = Task {
+                for await message in echo {
+                    if let reply = message.replyTo {
+                        try client.publish(ByteBuffer(string: "re: " + String(buffer: message.payload)), to: reply)
+                    }
+                }
+            }
+            defer { responder.cancel() }
+            try await client.flush()
+            for index in 0..<20 {
+                let reply = try await client.request(
+                    ByteBuffer(string: "ping \(index)"), to: "echo.x", timeout: .seconds(5))
+                #expect(String(buffer: reply.payload) == "re: ping \(index)")
+            }
+            await #expect(throws: NATSError.noResponders) {
+                try await client.request(ByteBuffer(string: "x"), to: "nobody.home", timeout: .seconds(5))
+            }
+            echo.unsubscribe()
+        }
+        await server.shutdown()
+    }
+
+    @Test("the runner over NATS: Result, error headers, and service discovery")
+    func runnerEndpoints() async throws {
+        let server = try await NATSServerProcess.start()
+        defer { Task { await server.shutdown() } }
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "over nats"])
+        defer { fixture.directory.remove() }
+        try await Self.withRunner(fixture, natsURL: server.url) { _ in
+            let result = try await Self.runner(server.url).send(.run(RunRequest(prompt: "hello")))
+            #expect(result.output == "over nats")
+            #expect(ULID.isValid(result.id))
+            #expect(fixture.claude.arguments == ["-p", "hello"])
+
+            try await Self.withClient(server.url) { client in
+                let subject = "edges.edge-1.claude-runner.run"
+                let bad = try await client.request(ByteBuffer(string: "[1]"), to: subject, timeout: .seconds(10))
+                #expect(bad.headers?["Nats-Service-Error-Code"] == "400")
+                #expect(bad.headers?["Nats-Service-Error"] == "request body must be a JSON object")
+                #expect(bad.payload.readableBytes == 0)
+
+                let invalid = try await client.request(
+                    ByteBuffer(string: #"{"prompt":""}"#), to: subject, timeout: .seconds(10))
+                #expect(invalid.headers?["Nats-Service-Error-Code"] == "417")
+                #expect(invalid.headers?["Nats-Service-Error"] == "invalid prompt")
+
+                let ping = try await client.request(ByteBuffer(), to: "$SRV.PING.claude-runner", timeout: .seconds(5))
+                let pingJSON = try #require(
+                    try JSONSerialization.jsonObject(with: Data(buffer: ping.payload)) as? [String: Any])
+                #expect(pingJSON["type"] as? String == "io.nats.micro.v1.ping_response")
+                #expect(pingJSON["name"] as? String == "claude-runner")
+                let id = try #require(pingJSON["id"] as? String)
+
+                let info = try await client.request(
+                    ByteBuffer(), to: "$SRV.INFO.claude-runner.\(id)", timeout: .seconds(5))
+                let infoJSON = try #require(
+                    try JSONSerialization.jsonObject(with: Data(buffer: info.payload)) as? [String: Any])
+                #expect(infoJSON["type"] as? String == "io.nats.micro.v1.info_response")
+                let endpoints = try #require(infoJSON["endpoints"] as? [[String: Any]])
+                #expect(
+                    Set(endpoints.compactMap { $0["subject"] as? String }) == [
+                        "edges.edge-1.claude-runner.run", "edges.edge-1.claude-runner.run-issue",
+                        "edges.edge-1.claude-runner.cleanup-issue",
+                    ])
+                #expect(endpoints.allSatisfy { $0["queue_group"] as? String == "q" })
+
+                let stats = try await client.request(ByteBuffer(), to: "$SRV.STATS", timeout: .seconds(5))
+                let statsJSON = try #require(
+                    try JSONSerialization.jsonObject(with: Data(buffer: stats.payload)) as? [String: Any])
+                #expect(statsJSON["type"] as? String == "io.nats.micro.v1.stats_response")
+                let run = try #require(
+                    (statsJSON["endpoints"] as? [[String: Any]])?.first { $0["name"] as? String == "run" })
+                #expect(run["num_requests"] as? Int == 3)
+                #expect(run["num_errors"] as? Int == 2)
+            }
+        }
+        await server.shutdown()
+    }
+
+    @Test("two runners with the same edge id share the work through the queue group")
+    func queueGroup() async throws {
+        let server = try await NATSServerProcess.start()
+        defer { Task { await server.shutdown() } }
+        let first = try RunnerFixture(claudeBehaviour: ["OUTPUT": "first", "DELAY": "0.2"])
+        let second = try RunnerFixture(claudeBehaviour: ["OUTPUT": "second", "DELAY": "0.2"])
+        defer {
+            first.directory.remove()
+            second.directory.remove()
+        }
+        try await Self.withRunner(first, natsURL: server.url) { _ in
+            try await Self.withRunner(second, natsURL: server.url) { _ in
+                let outputs = try await withThrowingTaskGroup(of: String.self) { group in
+                    for _ in 0..<12 {
+                        group.addTask { try await Self.runner(server.url).send(.run(RunRequest(prompt: "p"))).output }
+                    }
+                    return try await group.reduce(into: [String]()) { $0.append($1) }
+                }
+                #expect(outputs.count == 12)
+                #expect(outputs.contains("first"))
+                #expect(outputs.contains("second"))
+            }
+        }
+        await server.shutdown()
+    }
+
+    @Test("the server goes away and comes back: the runner reconnects and keeps serving")
+    func reconnect() async throws {
+        let directory = try TemporaryDirectory("nats-restart")
+        let server = try await NATSServerProcess.start(in: directory)
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "still here"])
+        defer { fixture.directory.remove() }
+        try await Self.withRunner(fixture, natsURL: server.url) { _ in
+            #expect(try await Self.runner(server.url).send(.run(RunRequest(prompt: "a"))).output == "still here")
+            await server.stop()
+            let restarted = try await NATSServerProcess.start(port: server.port, in: directory)
+            defer { Task { await restarted.shutdown() } }
+            try await eventually(timeout: .seconds(20), "runner serving again") {
+                (try? await Self.runner(server.url).send(.run(RunRequest(prompt: "b"))).output) == "still here"
+            }
+            await restarted.shutdown()
+        }
+    }
+
+    @Test("token in the URL; a wrong token fails fast with an authorization error")
+    func tokenAuth() async throws {
+        let server = try await NATSServerProcess.start(config: "authorization { token: \"s3cret-token\" }")
+        defer { Task { await server.shutdown() } }
+        let good = "nats://s3cret-token@127.0.0.1:\(server.port)"
+        try await Self.withClient(good) { client in
+            try await client.flush()
+        }
+        let started = ContinuousClock.now
+        let error = try await #require(throws: NATSRunnerClient.Failure.self) {
+            try await NATSRunnerClient(
+                url: "nats://wrong-token@127.0.0.1:\(server.port)", credentialsFile: nil, edgeID: "e",
+                connectTimeout: .seconds(3)
+            ).send(.run(RunRequest(prompt: "p")))
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(error.description.contains("authorization"))
+        #expect(!error.description.contains("wrong-token"))
+        await server.shutdown()
+    }
+
+    @Test("NKey authentication signs the server's nonce")
+    func nkeyAuth() async throws {
+        // Seed and public key from NKeyTests (made with the Python nkeys package).
+        let seed = NKeyTestVector.userSeed
+        let key = try NKey(seed: seed)
+        let server = try await NATSServerProcess.start(
+            config: "authorization { users = [ { nkey: \(key.publicKey) } ] }")
+        defer { Task { await server.shutdown() } }
+        try await Self.withClient(server.url, nkey: key) { client in
+            try await client.flush()
+        }
+        await server.shutdown()
+    }
+
+    @Test("WebSocket: ws:// carries the same protocol")
+    func websocket() async throws {
+        let server = try await NATSServerProcess.start(websocket: true)
+        defer { Task { await server.shutdown() } }
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "via websocket"])
+        defer { fixture.directory.remove() }
+        let wsURL = try #require(server.websocketURL)
+        try await Self.withRunner(fixture, natsURL: wsURL) { _ in
+            // Larger than a WebSocket frame of the default size and than a TCP packet.
+            let big = String(repeating: "y", count: 100_000)
+            let result = try await Self.runner(wsURL).send(.run(RunRequest(prompt: big)))
+            #expect(result.output == "via websocket")
+            #expect(fixture.claude.prompt?.count == big.count)
+        }
+        await server.shutdown()
+    }
+}
+
+/// A user NKey made with the Python `nkeys` package (see NKeyTests).
+enum NKeyTestVector {
+    static let userSeed = "SUAAAAICAMCAKBQHBAEQUCYMBUHA6EARCIJRIFIWC4MBSGQ3DQOR4H776Y"
+}
