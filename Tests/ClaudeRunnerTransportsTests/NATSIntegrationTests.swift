@@ -262,3 +262,64 @@ struct NATSIntegrationTests {
 enum NKeyTestVector {
     static let userSeed = "SUAAAAICAMCAKBQHBAEQUCYMBUHA6EARCIJRIFIWC4MBSGQ3DQOR4H776Y"
 }
+
+@Suite("NATS over TLS")
+struct NATSTLSTests {
+    static func client(_ url: String, trusting caFile: String?) throws -> NATSClient {
+        var tls = NATSTLS.clientConfiguration(environment: caFile.map { ["SSL_CERT_FILE": $0] } ?? [:])
+        tls.minimumTLSVersion = .tlsv12
+        return NATSClient(
+            options: NATSClientOptions(
+                url: try NATSServerURL(url), name: "tls-test", reconnectWait: .milliseconds(100),
+                maxReconnectWait: .milliseconds(300), tlsConfiguration: tls),
+            logger: RunnerFixture.logger)
+    }
+
+    /// Connects and reports what happened within a few seconds.
+    static func connect(_ client: NATSClient) async -> Result<Void, NATSError> {
+        await withTaskGroup(of: Result<Void, NATSError>?.self) { group in
+            group.addTask {
+                try? await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            do {
+                try await client.waitUntilConnected(timeout: .seconds(5))
+                try await client.flush()
+                await client.close()
+                return .success(())
+            } catch let error as NATSError {
+                await client.close()
+                return .failure(error)
+            } catch {
+                await client.close()
+                return .failure(NATSError(.connectionFailed, "\(error)"))
+            }
+        }
+    }
+
+    @Test("tls:// and nats:// to a TLS server verify the certificate against SSL_CERT_FILE; an untrusted one fails")
+    func tls() async throws {
+        let directory = try TemporaryDirectory("nats-tls")
+        defer { directory.remove() }
+        let certificates = try await TestCertificates.make(in: directory)
+        let server = try await NATSServerProcess.start(
+            config: "tls {\n  cert_file: \"\(certificates.certificateFile)\"\n  key_file: \"\(certificates.keyFile)\"\n}")
+        defer { Task { await server.shutdown() } }
+
+        let viaTLS = await Self.connect(try Self.client("tls://127.0.0.1:\(server.port)", trusting: certificates.caFile))
+        #expect(throws: Never.self) { try viaTLS.get() }
+        let upgraded = await Self.connect(try Self.client("nats://127.0.0.1:\(server.port)", trusting: certificates.caFile))
+        #expect(throws: Never.self) { try upgraded.get() }
+        let byName = await Self.connect(try Self.client("tls://localhost:\(server.port)", trusting: certificates.caFile))
+        #expect(throws: Never.self) { try byName.get() }
+
+        let untrusted = await Self.connect(try Self.client("tls://127.0.0.1:\(server.port)", trusting: nil))
+        guard case .failure(let error) = untrusted else {
+            Issue.record("an untrusted certificate was accepted")
+            return
+        }
+        #expect(error.kind == .tls || error.description.contains("TLS"), "\(error)")
+        await server.shutdown()
+    }
+}

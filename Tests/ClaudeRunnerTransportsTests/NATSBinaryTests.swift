@@ -1,0 +1,104 @@
+import ClaudeRunner
+import ClaudeRunnerTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The binaries over NATS, as an operator and a GitHub Action use them.
+@Suite("claude-runner over NATS (binaries)")
+struct NATSBinaryTests {
+    func configDirectory(_ fixture: RunnerFixture, edge: String) throws -> String {
+        let path = fixture.directory.appending("config")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try "\(edge)\n".write(toFile: path + "/id", atomically: true, encoding: .utf8)
+        try "workDir: \(fixture.directory.appending("work"))\n".write(
+            toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func pathWithFakeClaude(_ fixture: RunnerFixture) -> String {
+        fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+    }
+
+    @Test("the id file enables NATS; the client reaches the runner by edge id; SIGTERM exits 0")
+    func endToEnd() async throws {
+        let nats = try await NATSServerProcess.start()
+        defer { Task { await nats.shutdown() } }
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "answer over nats"])
+        defer { fixture.directory.remove() }
+        let path = try configDirectory(fixture, edge: "edge-42")
+        let server = RunningProcess(
+            Binaries.server, ["--path", path], environment: ["PATH": pathWithFakeClaude(fixture), "NATS_URL": nats.url])
+        defer { Task { await server.stop() } }
+        try await server.waitFor("NATS service registered")
+
+        let output = try await Command.output(
+            Binaries.client, ["--edge-id", "edge-42", "--nats-url", nats.url, "--prompt", "hello"])
+        #expect(output.exit == .exited(0), "\(output.standardError)")
+        #expect(output.standardOutput == "answer over nats")
+
+        let failing = try await Command.output(
+            Binaries.client, ["--edge-id", "edge-42", "--nats-url", nats.url, "--prompt", ""],
+            environment: ["PROMPT": nil])
+        #expect(failing.exit == .exited(1))
+
+        let invalid = try await Command.output(
+            Binaries.client, ["--edge-id", "edge-42", "--nats-url", nats.url, "--prompt", "p", "--repo=-x"])
+        #expect(invalid.exit == .exited(1))
+        #expect(invalid.standardError.contains("service error 417: invalid repo"))
+
+        let nobody = try await Command.output(
+            Binaries.client, ["--edge-id", "no-such-edge", "--nats-url", nats.url, "--prompt", "p"])
+        #expect(nobody.exit == .exited(1))
+        #expect(nobody.standardError.contains("no responders"))
+
+        server.signal(SIGTERM)
+        #expect(try await server.exit == .exited(0))
+        let log = await server.standardError
+        #expect(log.contains("edge_id=edge-42"))
+        await nats.shutdown()
+    }
+
+    @Test("a refused login is logged with the word authorization, retried, and never exits 0")
+    func refusedLogin() async throws {
+        let nats = try await NATSServerProcess.start(config: "authorization { token: \"right-token\" }")
+        defer { Task { await nats.shutdown() } }
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        let path = try configDirectory(fixture, edge: "edge-1")
+        let server = RunningProcess(
+            Binaries.server, ["--path", path, "--nats", "nats://wrong-token@127.0.0.1:\(nats.port)"],
+            environment: ["PATH": pathWithFakeClaude(fixture)])
+        defer { Task { await server.stop() } }
+        try await server.waitFor("authorization violation")
+        #expect(!server.hasExited)
+        let log = await server.standardError
+        #expect(!log.contains("wrong-token"))
+        await server.stop()
+
+        let client = try await Command.output(
+            Binaries.client,
+            ["--edge-id", "edge-1", "--nats-url", "nats://wrong-token@127.0.0.1:\(nats.port)", "--prompt", "p"])
+        #expect(client.exit == .exited(1))
+        #expect(client.standardError.contains("authorization"))
+        #expect(!client.standardError.contains("wrong-token"))
+        await nats.shutdown()
+    }
+
+    @Test("a malformed creds file stops start-up naming the file, never printing the seed")
+    func badCreds() async throws {
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        let path = try configDirectory(fixture, edge: "edge-1")
+        let seed = "SUAAAAICAMCAKBQHBAEQUCYMBUHA6EARCIJRIFIWC4MBSGQ3DQOR4H776Z"
+        try "-----BEGIN USER NKEY SEED-----\n\(seed)\n------END USER NKEY SEED------\n".write(
+            toFile: path + "/user.creds", atomically: true, encoding: .utf8)
+        let output = try await Command.output(Binaries.server, ["--path", path])
+        #expect(output.exit == .exited(1))
+        #expect(output.standardError.contains(path + "/user.creds"))
+        #expect(!output.standardError.contains(seed))
+    }
+}
