@@ -105,6 +105,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A benchmark: request/reply round trips through the NATS library (scripts/bench-nats.sh).
+        .executableTarget(
+            name: "nats-bench",
+            dependencies: [
+                "NATS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Fakes shared by the test targets: a fake `claude`, a fake GitHub REST server, git fixtures.
         .target(
             name: "ClaudeRunnerTesting",
@@ -146,6 +156,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -17,12 +17,19 @@ public struct TestCertificates: Sendable {
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: extensions, atomically: true, encoding: .utf8)
         try await Command.run(
             "openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=claude-runner test CA"])
-        try await Command.run(
-            "openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request, "-subj", "/CN=localhost"])
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey, "-out", ca, "-days", "2", "-subj",
+                "/CN=claude-runner test CA",
+            ])
         try await Command.run(
             "openssl",
-            ["x509", "-req", "-in", request, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", certificate, "-days", "2", "-extfile", extensions])
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request, "-subj", "/CN=localhost"])
+        try await Command.run(
+            "openssl",
+            [
+                "x509", "-req", "-in", request, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", certificate,
+                "-days", "2", "-extfile", extensions,
+            ])
         return TestCertificates(caFile: ca, certificateFile: certificate, keyFile: key)
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The binaries over NATS, as an operator and a GitHub Action use them.
@@ -59,6 +59,30 @@ struct NATSBinaryTests {
         #expect(try await server.exit == .exited(0))
         let log = await server.standardError
         #expect(log.contains("edge_id=edge-42"))
+        await nats.shutdown()
+    }
+
+    @Test("SIGTERM drains: a request in flight is still answered, then the runner exits 0")
+    func drainOnShutdown() async throws {
+        let nats = try await NATSServerProcess.start()
+        defer { Task { await nats.shutdown() } }
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "finished in time", "DELAY": "2"])
+        defer { fixture.directory.remove() }
+        let path = try configDirectory(fixture, edge: "edge-7")
+        let server = RunningProcess(
+            Binaries.server, ["--path", path, "--nats", nats.url], environment: ["PATH": pathWithFakeClaude(fixture)])
+        defer { Task { await server.stop() } }
+        try await server.waitFor("NATS service registered")
+        let request = Task {
+            try await Command.output(
+                Binaries.client, ["--edge-id", "edge-7", "--nats-url", nats.url, "--prompt", "slow"])
+        }
+        try await fixture.claude.waitUntilStarted()
+        server.signal(SIGTERM)
+        let output = try await request.value
+        #expect(output.exit == .exited(0), "\(output.standardError)")
+        #expect(output.standardOutput == "finished in time")
+        #expect(try await server.exit == .exited(0))
         await nats.shutdown()
     }
 

@@ -304,14 +304,18 @@ struct NATSTLSTests {
         defer { directory.remove() }
         let certificates = try await TestCertificates.make(in: directory)
         let server = try await NATSServerProcess.start(
-            config: "tls {\n  cert_file: \"\(certificates.certificateFile)\"\n  key_file: \"\(certificates.keyFile)\"\n}")
+            config:
+                "tls {\n  cert_file: \"\(certificates.certificateFile)\"\n  key_file: \"\(certificates.keyFile)\"\n}")
         defer { Task { await server.shutdown() } }
 
-        let viaTLS = await Self.connect(try Self.client("tls://127.0.0.1:\(server.port)", trusting: certificates.caFile))
+        let viaTLS = await Self.connect(
+            try Self.client("tls://127.0.0.1:\(server.port)", trusting: certificates.caFile))
         #expect(throws: Never.self) { try viaTLS.get() }
-        let upgraded = await Self.connect(try Self.client("nats://127.0.0.1:\(server.port)", trusting: certificates.caFile))
+        let upgraded = await Self.connect(
+            try Self.client("nats://127.0.0.1:\(server.port)", trusting: certificates.caFile))
         #expect(throws: Never.self) { try upgraded.get() }
-        let byName = await Self.connect(try Self.client("tls://localhost:\(server.port)", trusting: certificates.caFile))
+        let byName = await Self.connect(
+            try Self.client("tls://localhost:\(server.port)", trusting: certificates.caFile))
         #expect(throws: Never.self) { try byName.get() }
 
         let untrusted = await Self.connect(try Self.client("tls://127.0.0.1:\(server.port)", trusting: nil))
@@ -320,6 +324,38 @@ struct NATSTLSTests {
             return
         }
         #expect(error.kind == .tls || error.description.contains("TLS"), "\(error)")
+        await server.shutdown()
+    }
+}
+
+@Suite("NATS creds (JWT + NKey) against an operator-mode server")
+struct NATSCredsTests {
+    static var fixtures: String { (#filePath as NSString).deletingLastPathComponent + "/Fixtures" }
+
+    @Test("a .creds file logs in by signing the nonce; a user of an unknown account is refused as authorization")
+    func creds() async throws {
+        let operatorConfig = try String(contentsOfFile: Self.fixtures + "/operator.conf", encoding: .utf8)
+        let server = try await NATSServerProcess.start(config: operatorConfig)
+        defer { Task { await server.shutdown() } }
+
+        let good = try Credentials(contentsOfFile: Self.fixtures + "/user.creds")
+        try await NATSIntegrationTests.withClient(server.url, credentials: good) { client in
+            let subscription = try client.subscribe(to: "creds.check")
+            try await client.flush()
+            try client.publish(ByteBuffer(string: "ok"), to: "creds.check")
+            for await message in subscription {
+                #expect(String(buffer: message.payload) == "ok")
+                break
+            }
+        }
+
+        let refused = try await #require(throws: NATSRunnerClient.Failure.self) {
+            try await NATSRunnerClient(
+                url: server.url, credentialsFile: Self.fixtures + "/stranger.creds", edgeID: "e",
+                connectTimeout: .seconds(3)
+            ).send(.run(RunRequest(prompt: "p")))
+        }
+        #expect(refused.description.contains("authorization"))
         await server.shutdown()
     }
 }

@@ -25,7 +25,8 @@ struct NATSConnectionStateMachine: Sendable {
     }
 
     private(set) var state: State = .idle
-    private var lastFailure: String?
+    /// The last failure seen since the last successful connection (`.none`: none yet).
+    private var lastFailure: String??
     private var repeatedFailures = 0
     let reconnectWait: Duration
     let maxReconnectWait: Duration
@@ -51,28 +52,29 @@ struct NATSConnectionStateMachine: Sendable {
     mutating func connected() -> Action {
         guard case .connecting = state else { return .stop }
         state = .connected
-        lastFailure = nil
+        lastFailure = .none
         repeatedFailures = 0
         return .resubscribeAndFlush
     }
 
     /// The connection (or the attempt) ended; `failure` describes why.
     mutating func disconnected(failure: String?) -> Action {
-        let attempt: Int
+        // `failed` counts the attempts that failed in a row; the delay grows with it.
+        let failed: Int
         switch state {
         case .closing, .closed:
             state = .closed
             return .stop
-        case .connecting(let current):
-            attempt = current + 1
+        case .connecting(let attempt):
+            failed = attempt
         case .connected, .idle, .waiting:
-            attempt = 1
+            failed = 1
         }
-        state = .waiting(attempt: attempt)
+        state = .waiting(attempt: failed + 1)
         // Log a new kind of failure at once; the same one again only now and then, so a long outage does not
         // flood the log.
         let log: Bool
-        if failure != lastFailure {
+        if lastFailure != .some(failure) {
             log = true
             repeatedFailures = 0
         } else {
@@ -80,7 +82,7 @@ struct NATSConnectionStateMachine: Sendable {
             log = repeatedFailures % 10 == 0
         }
         lastFailure = failure
-        return .reconnect(after: delay(attempt: attempt), log: log)
+        return .reconnect(after: delay(attempt: failed), log: log)
     }
 
     mutating func close() -> Action {
