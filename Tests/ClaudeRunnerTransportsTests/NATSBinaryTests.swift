@@ -62,6 +62,29 @@ struct NATSBinaryTests {
         await nats.shutdown()
     }
 
+    @Test("a NATS server that is down at start-up is retried, not fatal")
+    func serverDownAtStartup() async throws {
+        let directory = try TemporaryDirectory("nats-late")
+        let port = try freeLoopbackPort()
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "late but fine"])
+        defer { fixture.directory.remove() }
+        let path = try configDirectory(fixture, edge: "edge-late")
+        let url = "nats://127.0.0.1:\(port)"
+        let server = RunningProcess(
+            Binaries.server, ["--path", path, "--nats", url], environment: ["PATH": pathWithFakeClaude(fixture)])
+        defer { Task { await server.stop() } }
+        try await server.waitFor("NATS connection failed; retrying")
+        #expect(!server.hasExited)
+        let nats = try await NATSServerProcess.start(port: port, in: directory)
+        defer { Task { await nats.shutdown() } }
+        try await server.waitFor("NATS service registered")
+        try await server.waitFor("NATS connected")
+        let output = try await Command.output(Binaries.client, ["--edge-id", "edge-late", "--nats-url", url, "--prompt", "p"])
+        #expect(output.standardOutput == "late but fine", "\(output.standardError)")
+        await server.stop()
+        await nats.shutdown()
+    }
+
     @Test("SIGTERM drains: a request in flight is still answered, then the runner exits 0")
     func drainOnShutdown() async throws {
         let nats = try await NATSServerProcess.start()

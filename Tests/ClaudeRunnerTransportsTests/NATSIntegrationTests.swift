@@ -226,6 +226,67 @@ struct NATSIntegrationTests {
         await server.shutdown()
     }
 
+    @Test("user and password in the URL")
+    func userPassword() async throws {
+        let server = try await NATSServerProcess.start(config: "authorization { user: alice, password: \"pa55word\" }")
+        defer { Task { await server.shutdown() } }
+        try await Self.withClient("nats://alice:pa55word@127.0.0.1:\(server.port)") { client in
+            try await client.flush()
+        }
+        let refused = NATSClient(
+            options: NATSClientOptions(url: try NATSServerURL("nats://alice:wrong@127.0.0.1:\(server.port)")),
+            logger: Self.logger)
+        let error: NATSError? = await withTaskGroup(of: NATSError??.self) { group in
+            group.addTask {
+                try? await refused.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            do {
+                try await refused.waitUntilConnected(timeout: .seconds(3))
+                return nil
+            } catch {
+                await refused.close()
+                return error as? NATSError
+            }
+        }
+        #expect(error?.kind == .authorization)
+        #expect(error?.description.contains("wrong") == false)
+        await server.shutdown()
+    }
+
+    @Test("publishes made while disconnected are sent after the reconnect, up to the buffer limit")
+    func reconnectBuffer() async throws {
+        let directory = try TemporaryDirectory("nats-buffer")
+        let server = try await NATSServerProcess.start(in: directory)
+        let client = NATSClient(
+            options: NATSClientOptions(
+                url: try NATSServerURL(server.url), reconnectWait: .milliseconds(100),
+                maxReconnectWait: .milliseconds(300), reconnectBufferBytes: 4096),
+            logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            defer { group.cancelAll() }
+            try await client.waitUntilConnected(timeout: .seconds(5))
+            let subscription = try client.subscribe(to: "buffered")
+            try await client.flush()
+            await server.stop()
+            try await eventually("disconnected") { !client.isConnected }
+            try client.publish(ByteBuffer(string: "kept"), to: "buffered")
+            #expect(throws: NATSError.self) {
+                try client.publish(ByteBuffer(repeating: 0, count: 8192), to: "buffered")
+            }
+            let restarted = try await NATSServerProcess.start(port: server.port, in: directory)
+            defer { Task { await restarted.shutdown() } }
+            for await message in subscription {
+                #expect(String(buffer: message.payload) == "kept")
+                break
+            }
+            await client.close()
+            await restarted.shutdown()
+        }
+    }
+
     @Test("NKey authentication signs the server's nonce")
     func nkeyAuth() async throws {
         // Seed and public key from NKeyTests (made with the Python nkeys package).
@@ -317,6 +378,19 @@ struct NATSTLSTests {
         let byName = await Self.connect(
             try Self.client("tls://localhost:\(server.port)", trusting: certificates.caFile))
         #expect(throws: Never.self) { try byName.get() }
+
+        let secureWebSocketPort = try freeLoopbackPort()
+        let websocketServer = try await NATSServerProcess.start(
+            config: """
+                websocket {
+                  listen: "127.0.0.1:\(secureWebSocketPort)"
+                  tls { cert_file: "\(certificates.certificateFile)", key_file: "\(certificates.keyFile)" }
+                }
+                """)
+        defer { Task { await websocketServer.shutdown() } }
+        let viaWSS = await Self.connect(try Self.client("wss://127.0.0.1:\(secureWebSocketPort)", trusting: certificates.caFile))
+        #expect(throws: Never.self) { try viaWSS.get() }
+        await websocketServer.shutdown()
 
         let untrusted = await Self.connect(try Self.client("tls://127.0.0.1:\(server.port)", trusting: nil))
         guard case .failure(let error) = untrusted else {
