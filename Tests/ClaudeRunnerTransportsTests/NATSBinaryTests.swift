@@ -79,7 +79,8 @@ struct NATSBinaryTests {
         defer { Task { await nats.shutdown() } }
         try await server.waitFor("NATS service registered")
         try await server.waitFor("NATS connected")
-        let output = try await Command.output(Binaries.client, ["--edge-id", "edge-late", "--nats-url", url, "--prompt", "p"])
+        let output = try await Command.output(
+            Binaries.client, ["--edge-id", "edge-late", "--nats-url", url, "--prompt", "p"])
         #expect(output.standardOutput == "late but fine", "\(output.standardError)")
         await server.stop()
         await nats.shutdown()

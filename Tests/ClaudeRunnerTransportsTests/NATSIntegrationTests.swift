@@ -388,7 +388,8 @@ struct NATSTLSTests {
                 }
                 """)
         defer { Task { await websocketServer.shutdown() } }
-        let viaWSS = await Self.connect(try Self.client("wss://127.0.0.1:\(secureWebSocketPort)", trusting: certificates.caFile))
+        let viaWSS = await Self.connect(
+            try Self.client("wss://127.0.0.1:\(secureWebSocketPort)", trusting: certificates.caFile))
         #expect(throws: Never.self) { try viaWSS.get() }
         await websocketServer.shutdown()
 
