@@ -46,18 +46,38 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 throw StartupError("cannot create workDir \(config.workDir): \(error.localizedDescription)")
             }
+            let recovered = await service.recoverInterruptedIssues(logger: logger)
+            if !recovered.isEmpty {
+                logger.warning("marked interrupted issue attempts as failed", metadata: ["tasks": "\(recovered)"])
+            }
             var services: [any Service] = [background]
             if natsEnabled {
                 services += try natsServices(config: config, idFile: idFile, service: service, logger: logger)
             }
             if httpEnabled {
-                let app = HTTPTransport.application(
-                    service: service, address: address, logger: logger,
-                    onServerRunning: { channel in
-                        logger.info(
-                            "HTTP transport listening",
-                            metadata: ["address": "\(channel.localAddress?.description ?? address.description)"])
-                    })
+                do {
+                    if let warning = try HTTPTransport.checkExposure(address: address, http: config.http) {
+                        logger.warning("\(warning)")
+                    }
+                } catch let error as RunnerError {
+                    throw StartupError(error.message)
+                }
+                let app: any Service
+                do {
+                    app = try HTTPTransport.application(
+                        service: service, address: address, logger: logger,
+                        onServerRunning: { channel in
+                            logger.info(
+                                "HTTP transport listening",
+                                metadata: [
+                                    "address": "\(channel.localAddress?.description ?? address.description)",
+                                    "tls": "\(config.http.tlsCertificate != nil)",
+                                    "auth": "\(config.http.tokens.isEmpty ? "none" : "bearer")",
+                                ])
+                        })
+                } catch let error as RunnerError {
+                    throw StartupError(error.message)
+                }
                 services.append(app)
             }
             logger.info(

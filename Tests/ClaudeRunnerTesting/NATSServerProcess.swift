@@ -22,30 +22,37 @@ public final class NATSServerProcess: Sendable {
     ///   - websocket: Also listen for WebSocket clients (no TLS) on a free port.
     public static func start(
         config: String = "", port: Int? = nil, websocket: Bool = false, in directory: TemporaryDirectory? = nil
-    )
-        async throws -> NATSServerProcess
-    {
+    ) async throws -> NATSServerProcess {
         try Command.require("nats-server")
         let directory = try directory ?? TemporaryDirectory("nats")
-        let port = try port ?? freeLoopbackPort()
-        let websocketPort = websocket ? try freeLoopbackPort() : nil
-        var text = "listen: 127.0.0.1:\(port)\n"
-        if let websocketPort {
-            text += "websocket {\n  listen: \"127.0.0.1:\(websocketPort)\"\n  no_tls: true\n}\n"
+        // A free port can be taken by a parallel test before the server binds it: try again on another.
+        var lastLog = ""
+        for _ in 0..<(port == nil ? 5 : 1) {
+            let port = try port ?? freeLoopbackPort()
+            let websocketPort = websocket ? try freeLoopbackPort() : nil
+            var text = "listen: 127.0.0.1:\(port)\n"
+            if let websocketPort {
+                text += "websocket {\n  listen: \"127.0.0.1:\(websocketPort)\"\n  no_tls: true\n}\n"
+            }
+            text += config + "\n"
+            let configFile = directory.appending("nats-\(port).conf")
+            try text.write(toFile: configFile, atomically: true, encoding: .utf8)
+            let process = RunningProcess("nats-server", ["-c", configFile])
+            do {
+                try await eventually(timeout: .seconds(30), "nats-server ready") {
+                    let log = await process.standardError
+                    if process.hasExited || log.contains("[FTL]") { throw Command.Failure(description: log) }
+                    return log.contains("Server is ready")
+                }
+                return NATSServerProcess(
+                    port: port, websocketPort: websocketPort, directory: directory, configFile: configFile,
+                    process: process)
+            } catch {
+                lastLog = await process.standardError
+                await process.stop()
+            }
         }
-        text += config + "\n"
-        let configFile = directory.appending("nats-\(port).conf")
-        try text.write(toFile: configFile, atomically: true, encoding: .utf8)
-        let process = RunningProcess("nats-server", ["-c", configFile])
-        do {
-            try await process.waitFor("Server is ready", timeout: .seconds(20))
-        } catch {
-            let log = await process.standardError
-            await process.stop()
-            throw Command.Failure(description: "nats-server did not start: \(log)")
-        }
-        return NATSServerProcess(
-            port: port, websocketPort: websocketPort, directory: directory, configFile: configFile, process: process)
+        throw Command.Failure(description: "nats-server did not start: \(lastLog)")
     }
 
     init(port: Int, websocketPort: Int?, directory: TemporaryDirectory, configFile: String, process: RunningProcess) {

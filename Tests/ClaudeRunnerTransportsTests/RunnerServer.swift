@@ -40,7 +40,7 @@ struct RunnerServer: Sendable {
         let background = BackgroundWork(shutdownGrace: .seconds(5), logger: logger)
         let service = RunnerService(config: fixture.config, scheduler: background, logger: logger)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = HTTPTransport.application(
+        let app = try HTTPTransport.application(
             service: service, address: ListenAddress(host: "127.0.0.1", port: 0), logger: logger,
             onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)

@@ -45,6 +45,11 @@ public struct RepoReference: Sendable, Equatable {
                 guard let slash = rest.firstIndex(of: "/"), !rest[..<slash].isEmpty else {
                     throw .invalidRequest("invalid repo \"\(Self.quoted(text))\": no host or path in URL")
                 }
+                let authority = rest[..<slash]
+                let host = authority.split(separator: "@").last.map(String.init) ?? ""
+                guard !host.hasPrefix("-"), !(host.removingPercentEncoding ?? host).hasPrefix("-") else {
+                    throw .invalidRequest("invalid repo \"\(Self.quoted(text))\": host must not start with '-'")
+                }
                 path = String(rest[slash...])
             }
             self.cloneSource = text
@@ -57,6 +62,10 @@ public struct RepoReference: Sendable, Equatable {
             self.cloneSource = text
         } else if let colon = text.firstIndex(of: ":"), !text[..<colon].contains("/") {
             // scp-like `user@host:owner/repo.git`
+            let host = text[..<colon].split(separator: "@").last.map(String.init) ?? ""
+            guard !host.isEmpty, !host.hasPrefix("-") else {
+                throw .invalidRequest("invalid repo \"\(Self.quoted(text))\": host must not start with '-'")
+            }
             transport = "ssh"
             path = String(text[text.index(after: colon)...])
             self.cloneSource = text

@@ -29,6 +29,21 @@ public struct IssueWorkspace: Sendable {
         self.root = (workDir as NSString).appendingPathComponent(taskID)
     }
 
+    /// An existing task root found on disk (crash recovery); `nil` when `root` is not a real directory
+    /// (a symlink is never followed out of `workDir`).
+    public init?(existingRoot root: String) {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: root),
+            attributes[.type] as? FileAttributeType == .typeDirectory
+        else { return nil }
+        self.root = root
+        self.taskID = (root as NSString).lastPathComponent
+    }
+
+    /// Whether the task root is a symlink (never used: it could point outside `workDir`).
+    public var isSymlink: Bool {
+        (try? FileManager.default.attributesOfItem(atPath: root))?[.type] as? FileAttributeType == .typeSymbolicLink
+    }
+
     public var repoDirectory: String { (root as NSString).appendingPathComponent("repo") }
     public var stateDirectory: String { (root as NSString).appendingPathComponent(".claude-runner") }
     public var attemptsDirectory: String { (stateDirectory as NSString).appendingPathComponent("attempts") }

@@ -11,6 +11,12 @@ extension RunnerService {
         guard let scheduler, scheduler.isAccepting else {
             throw RunnerError.unavailable("runner is shutting down; not accepting issue work")
         }
+        guard slots.hasRoom else {
+            let (running, waiting) = slots.counts
+            throw RunnerError.unavailable(
+                "runner is busy: \(running) runs in progress and \(waiting) waiting (limits.maxQueuedRuns); retry later"
+            )
+        }
         let task = try await prepareIssue(request, logger: logger)
         var taskLogger = logger
         taskLogger[metadataKey: "run.id"] = "\(task.attemptID)"
@@ -108,6 +114,13 @@ extension RunnerService {
             status: IssueAttemptStatus.running, errorType: nil, errorDetail: nil, branch: task.ref, commit: nil,
             model: task.model, modelLabel: task.modelLabel)
 
+        guard !workspace.isSymlink else {
+            let detail = "the issue task root is a symbolic link; refusing to use it"
+            return await fail(
+                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
+                writeState: false,
+                logger: logger)
+        }
         do {
             try workspace.createDirectories()
         } catch {
@@ -142,6 +155,25 @@ extension RunnerService {
                 writeState: false, logger: logger)
         }
         logger.info("issue run started", metadata: ["model": "\(task.model ?? "")"])
+        do {
+            return try await slots.withSlot {
+                await runIssueAttempt(task, record: &record, logger: logger)
+            }
+        } catch is CancellationError {
+            return await interrupted(task, record: &record, preserved: false, logger: logger)
+        } catch {
+            // The line of waiting runs was full.
+            return await fail(
+                task, record: &record, type: IssueErrorType.execError, detail: "\(error)", preserved: false,
+                logger: logger)
+        }
+    }
+
+    /// Clone, run Claude, record and report; the caller holds the lock and a run slot.
+    private func runIssueAttempt(
+        _ task: IssueTask, record: inout IssueAttemptRecord, logger: Logger
+    ) async -> IssueOutcome {
+        let workspace = task.workspace
 
         // A stale clone from an earlier attempt goes; the records stay.
         try? FileManager.default.removeItem(atPath: workspace.repoDirectory)

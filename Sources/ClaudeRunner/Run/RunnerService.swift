@@ -15,6 +15,8 @@ public final class RunnerService: Sendable {
     let github: GitHubClient?
     let scheduler: (any IssueScheduler)?
     let logger: Logger
+    /// Claude runs at once, and the line of runs waiting for one.
+    public let slots: RunSlots
 
     /// - Parameters:
     ///   - config: The loaded configuration.
@@ -40,6 +42,7 @@ public final class RunnerService: Sendable {
         }
         self.scheduler = scheduler
         self.logger = logger
+        self.slots = RunSlots(capacity: config.limits.maxConcurrentRuns, maxWaiting: config.limits.maxQueuedRuns)
     }
 
     /// The longest prompt accepted: Linux limits one program argument to 128 KiB, and the prompt is one.
@@ -87,15 +90,15 @@ public final class RunnerService: Sendable {
         }
 
         try prepareWorkDir()
-        logger.info("run started")
         let started = ContinuousClock.now
-        let result: RunResult
-        if let repo {
-            let workspace = (config.workDir as NSString).appendingPathComponent(runID)
-            defer { try? FileManager.default.removeItem(atPath: workspace) }
-            result = try await runInClone(request, repo: repo, runID: runID, workspace: workspace, logger: logger)
-        } else {
-            result = try await runClaude(
+        let result: RunResult = try await slots.withSlot {
+            logger.info("run started")
+            if let repo {
+                let workspace = (config.workDir as NSString).appendingPathComponent(runID)
+                defer { try? FileManager.default.removeItem(atPath: workspace) }
+                return try await runInClone(request, repo: repo, runID: runID, workspace: workspace, logger: logger)
+            }
+            return try await runClaude(
                 ClaudeInvocation.run(prompt: ReviewPrompt.build(request, diffWritten: false), config: config),
                 runID: runID, in: config.workDir, logger: logger)
         }

@@ -2,8 +2,11 @@ import ClaudeRunner
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 
 /// The runner's HTTP API: `POST /api/run`, `/api/run-issue`, `/api/cleanup-issue`.
 ///
@@ -14,8 +17,15 @@ public enum HTTPTransport {
     /// - Parameters:
     ///   - service: The runner.
     ///   - maxBodyBytes: Larger request bodies (chunked ones too) get 413.
-    public static func router(service: RunnerService, maxBodyBytes: Int) -> Router<RunnerRequestContext> {
+    ///   - tokens: Accepted bearer tokens; none means no authentication (only allowed on loopback or with
+    ///     `http.insecure`, which the caller checks).
+    public static func router(
+        service: RunnerService, maxBodyBytes: Int, tokens: [String] = []
+    )
+        -> Router<RunnerRequestContext>
+    {
         let router = Router(context: RunnerRequestContext.self)
+        if !tokens.isEmpty { router.add(middleware: BearerTokenMiddleware(tokens: tokens)) }
         let api = router.group("api")
         api.post("run") { request, context in
             try await handle(request, context, RunRequest.self, maxBodyBytes: maxBodyBytes) { body, logger in
@@ -35,17 +45,55 @@ public enum HTTPTransport {
         return router
     }
 
-    /// Builds the HTTP application for `address` (`host:port` or `:port`).
+    /// Builds the HTTP application for `address` (`host:port` or `:port`), HTTPS when `http.tls` is set.
+    /// - Throws: ``RunnerError`` when the TLS certificate or key cannot be loaded.
     public static func application(
         service: RunnerService, address: ListenAddress, logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
-        Application(
-            router: router(service: service, maxBodyBytes: service.config.http.maxBodyBytes),
+    ) throws -> some ApplicationProtocol {
+        let http = service.config.http
+        var server: HTTPServerBuilder = .http1()
+        if let certificate = http.tlsCertificate, let key = http.tlsKey {
+            server = try .tls(.http1(), tlsConfiguration: tlsConfiguration(certificate: certificate, key: key))
+        } else if http.tlsCertificate != nil || http.tlsKey != nil {
+            throw RunnerError.invalidRequest("http.tls needs both cert and key")
+        }
+        return Application(
+            router: router(service: service, maxBodyBytes: http.maxBodyBytes, tokens: http.tokens),
+            server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "claude-runner"),
             onServerRunning: onServerRunning,
             logger: logger
         )
+    }
+
+    static func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(privateKey))
+        } catch {
+            throw RunnerError.invalidRequest("cannot load http.tls cert \(certificate) / key \(key): \(error)")
+        }
+    }
+
+    /// Refuses an HTTP listener that anyone on the network could use without a token.
+    /// - Returns: A warning to log when `http.insecure` allows it anyway.
+    public static func checkExposure(
+        address: ListenAddress, http: RunnerConfig.HTTPSettings
+    ) throws(RunnerError)
+        -> String?
+    {
+        guard http.tokens.isEmpty, !address.isLoopback else { return nil }
+        guard http.insecure else {
+            throw RunnerError.invalidRequest(
+                "refusing to serve HTTP on \(address) without authentication: configure http.tokens, http.tokenFile "
+                    + "or CLAUDE_RUNNER_HTTP_TOKEN, listen on 127.0.0.1 (--http-addr 127.0.0.1:8080), "
+                    + "or set http.insecure: true")
+        }
+        return "HTTP on \(address) accepts requests without authentication (http.insecure is true): "
+            + "anyone who can reach it can run Claude on this machine"
     }
 
     static func handle<Body: Decodable & Sendable>(
@@ -94,7 +142,7 @@ public enum HTTPTransport {
         )
     }
 
-    static func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    public static func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response {
         var response = jsonResponse(status, WireJSON.encodeError(message))
         if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
         return response

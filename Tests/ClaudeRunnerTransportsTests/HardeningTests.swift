@@ -1,0 +1,290 @@
+import ClaudeRunner
+import ClaudeRunnerTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("authentication")
+struct AuthenticationTests {
+    @Test("only an exact bearer token gets in; missing and wrong tokens get the same 401 and run nothing")
+    func bearerTokens() async throws {
+        var fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "ok"])
+        defer { fixture.directory.remove() }
+        fixture.config.http.tokens = ["first-token-123456", "second-token-abcdef"]
+        try await RunnerServer.with(fixture) { [fixture] server in
+            let missing = try await server.post("/api/run", #"{"prompt":"p"}"#)
+            let wrong = try await server.post(
+                "/api/run", #"{"prompt":"p"}"#, headers: ["Authorization": "Bearer first-token-12345"])
+            let basic = try await server.post(
+                "/api/run", #"{"prompt":"p"}"#, headers: ["Authorization": "Basic Zmlyc3QtdG9rZW4tMTIzNDU2"])
+            for response in [missing, wrong, basic] {
+                #expect(response.status == 401)
+                #expect(response.body == #"{"error":"unauthorized"}"#)
+                #expect(response.header("WWW-Authenticate") == "Bearer")
+            }
+            #expect(!fixture.claude.wasCalled)
+            let issue = try await server.post("/api/run-issue", #"{"repo":"a/b","issue_number":1}"#)
+            #expect(issue.status == 401)
+
+            for token in ["first-token-123456", "second-token-abcdef"] {
+                let ok = try await server.post(
+                    "/api/run", #"{"prompt":"p"}"#, headers: ["Authorization": "Bearer \(token)"])
+                #expect(ok.status == 200)
+            }
+            // Authentication comes before the body limit: an unauthorised caller learns nothing.
+            let huge = try await server.post("/api/run", String(repeating: "x", count: 2 << 20))
+            #expect(huge.status == 401)
+        }
+    }
+
+    @Test("the exposure rule: no tokens on a non-loopback address refuses to start unless http.insecure")
+    func exposure() async throws {
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        let path = fixture.directory.appending("config")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        for address in [":18080", "0.0.0.0:18080"] {
+            let refused = try await Command.output(Binaries.server, ["--http", "--http-addr", address, "--path", path])
+            #expect(refused.exit == .exited(1))
+            #expect(refused.standardError.contains("refusing to serve HTTP"))
+        }
+        try "http:\n  insecure: true\n".write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPort()
+        let insecure = RunningProcess(Binaries.server, ["--http", "--http-addr", "0.0.0.0:\(port)", "--path", path])
+        defer { Task { await insecure.stop() } }
+        try await insecure.waitFor("HTTP transport listening")
+        #expect(await insecure.standardError.contains("without authentication (http.insecure is true)"))
+        await insecure.stop()
+    }
+
+    @Test("the client sends the token from --token-file or CLAUDE_RUNNER_TOKEN; no token reaches a log")
+    func clientToken() async throws {
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "authorised"])
+        defer { fixture.directory.remove() }
+        let path = fixture.directory.appending("config")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let tokenFile = fixture.directory.appending("token")
+        try "# the runner's token\nfile-token-0987654321\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        try "http:\n  tokenFile: \(tokenFile)\n".write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPort()
+        let server = RunningProcess(
+            Binaries.server, ["--http", "--http-addr", "0.0.0.0:\(port)", "--path", path, "--log-level", "trace"],
+            environment: [
+                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
+                "CLAUDE_RUNNER_HTTP_TOKEN": "env-token-1122334455",
+            ])
+        defer { Task { await server.stop() } }
+        try await server.waitFor("HTTP transport listening")
+        let endpoint = "http://127.0.0.1:\(port)"
+        let withFile = try await Command.output(
+            Binaries.client,
+            ["--transport", "http", "--endpoint", endpoint, "--prompt", "p", "--token-file", tokenFile])
+        #expect(withFile.standardOutput == "authorised")
+        let withEnvironment = try await Command.output(
+            Binaries.client, ["--transport", "http", "--endpoint", endpoint, "--prompt", "p"],
+            environment: ["CLAUDE_RUNNER_TOKEN": "env-token-1122334455"])
+        #expect(withEnvironment.standardOutput == "authorised")
+        let without = try await Command.output(
+            Binaries.client, ["--transport", "http", "--endpoint", endpoint, "--prompt", "p"],
+            environment: ["CLAUDE_RUNNER_TOKEN": nil])
+        #expect(without.exit == .exited(1))
+        #expect(without.standardError.contains("unexpected status: 401"))
+        await server.stop()
+        let log = await server.standardError
+        #expect(!log.contains("file-token-0987654321"))
+        #expect(!log.contains("env-token-1122334455"))
+        // Claude's environment does not carry the runner's own token.
+        #expect(fixture.claude.arguments != nil)
+    }
+}
+
+@Suite("limits")
+struct LimitTests {
+    @Test("a full queue answers 503 with Retry-After at once; queued runs wait their turn")
+    func queueFull() async throws {
+        var fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "done", "DELAY": "2"])
+        defer { fixture.directory.remove() }
+        fixture.config.limits.maxConcurrentRuns = 1
+        fixture.config.limits.maxQueuedRuns = 1
+        try await RunnerServer.with(fixture) { [fixture] server in
+            let first = Task { try await server.post("/api/run", #"{"prompt":"1"}"#) }
+            try await fixture.claude.waitUntilStarted()
+            let second = Task { try await server.post("/api/run", #"{"prompt":"2"}"#) }
+            try await eventually("second run queued") { server.service.slots.counts.waiting == 1 }
+            let started = ContinuousClock.now
+            let third = try await server.post("/api/run", #"{"prompt":"3"}"#)
+            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(third.status == 503)
+            #expect(third.header("Retry-After") != nil)
+            #expect(third.errorMessage?.hasPrefix("runner is busy: 1 runs in progress and 1 waiting") == true)
+            let issue = try await server.post("/api/run-issue", #"{"repo":"a/b","issue_number":1}"#)
+            #expect(issue.status == 503 || issue.status == 400)
+            #expect(try await first.value.status == 200)
+            #expect(try await second.value.status == 200)
+            #expect(fixture.claude.callCount == 2)
+        }
+    }
+}
+
+@Suite("crash recovery")
+struct RecoveryTests {
+    @Test("killed with -9 mid-issue: the next start marks the attempt interrupted, comments and labels the issue")
+    func killedRunner() async throws {
+        let github = FakeGitHub()
+        await github.setIssue(repo: "acme/widgets", number: 11, body: IssueLabels.marker, labels: IssueLabels.required)
+        try await github.serve { url in
+            let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60"])
+            defer { fixture.directory.remove() }
+            let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+            let path = fixture.directory.appending("config")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let workDir = fixture.directory.appending("work")
+            try "workDir: \(workDir)\ngithub:\n  baseURL: \(url)\n  token: ghp_recovery_token\n".write(
+                toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+            let environment: [String: String?] = [
+                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+            ]
+            let port = try freeLoopbackPort()
+            let first = RunningProcess(
+                Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
+                environment: environment)
+            try await first.waitFor("HTTP transport listening")
+            let accepted = try await Command.output(
+                Binaries.client,
+                [
+                    "--transport", "http", "--endpoint", "http://127.0.0.1:\(port)", "--event", "issue", "--repo",
+                    git.remote,
+                    "--issue-number", "11",
+                ])
+            #expect(accepted.exit == .exited(0))
+            try await fixture.claude.waitUntilStarted()
+            first.signal(SIGKILL)
+            _ = try? await first.exit
+            if let orphan = fixture.claude.processID { kill(-orphan, SIGKILL) }
+
+            let taskRoot = workDir + "/gh-issue-acme-widgets-11"
+            #expect(FileManager.default.text(at: taskRoot + "/.claude-runner/state.json")?.contains("running") == true)
+            #expect(FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json"))
+
+            let second = RunningProcess(
+                Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
+                environment: environment)
+            defer { Task { await second.stop() } }
+            try await second.waitFor("HTTP transport listening")
+            let comments = await github.comments(repo: "acme/widgets", number: 11)
+            #expect(comments.count == 2)
+            #expect(comments.last?.contains("The run was interrupted") == true)
+            #expect(comments.last?.contains("Run ID: `") == true)
+            #expect(await github.labels(repo: "acme/widgets", number: 11).contains("agent-failed"))
+            #expect(!FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json"))
+            let state = FileManager.default.text(at: taskRoot + "/.claude-runner/state.json") ?? ""
+            #expect(state.contains("interrupted"))
+            #expect(state.contains(#""last_status" : "failed""#) || state.contains(#""last_status":"failed""#))
+            await second.stop()
+        }
+    }
+
+    @Test("a run still going when the shutdown grace ends is recorded as interrupted and reported")
+    func shutdownGrace() async throws {
+        let github = FakeGitHub()
+        await github.setIssue(repo: "acme/widgets", number: 12, body: IssueLabels.marker, labels: IssueLabels.required)
+        try await github.serve { url in
+            let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60", "SPAWN_CHILD": "1"], githubURL: url)
+            defer { fixture.directory.remove() }
+            let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+            try await fixture.withService { service, _ in
+                _ = try await service.runIssue(
+                    RunIssueRequest(repo: git.remote, issueNumber: 12), logger: RunnerFixture.logger)
+                try await fixture.claude.waitUntilStarted()
+            }
+            // withService cancelled the background work (as the end of the shutdown grace does).
+            try await eventually("interrupted comment") {
+                await github.comments(repo: "acme/widgets", number: 12).count == 2
+            }
+            #expect(await github.comments(repo: "acme/widgets", number: 12)[1].contains("interrupted"))
+            #expect(await github.labels(repo: "acme/widgets", number: 12).contains("agent-failed"))
+            let stateDirectory = fixture.workDir + "/gh-issue-acme-widgets-12/.claude-runner"
+            try await eventually("lock released") {
+                !FileManager.default.fileExists(atPath: stateDirectory + "/lock.json")
+            }
+            #expect(FileManager.default.text(at: stateDirectory + "/state.json")?.contains("interrupted") == true)
+            let pid = try #require(fixture.claude.processID)
+            try await eventually("claude stopped") { !processIsAlive(pid) }
+        }
+    }
+}
+
+@Suite("GitHub resilience and workspace safety")
+struct GitHubResilienceTests {
+    @Test("reading the issue is retried on 502 and after a rate limit with Retry-After")
+    func retries() async throws {
+        try await HTTPIssueTests().withIssue { server, github, _, git in
+            await github.fail("GET", "/repos/acme/widgets/issues/42", status: 502, count: 1)
+            await github.fail(
+                "DELETE", "/repos/acme/widgets/issues/42/labels/agent-ready", status: 429, count: 1,
+                headers: ["Retry-After": "1"])
+            let response = try await server.post(
+                "/api/run-issue", json: RunIssueRequest(repo: git.remote, issueNumber: 42))
+            #expect(response.status == 200, "\(response.body)")
+            let gets = await github.calls.filter { $0.method == "GET" }.count
+            #expect(gets == 2)
+        }
+    }
+
+    @Test("a comment is never retried, so never posted twice; the failure is reported")
+    func commentNotRetried() async throws {
+        try await HTTPIssueTests().withIssue { server, github, _, git in
+            await github.fail("POST", "/repos/acme/widgets/issues/42/comments", status: 502, count: 1)
+            let response = try await server.post(
+                "/api/run-issue", json: RunIssueRequest(repo: git.remote, issueNumber: 42))
+            #expect(response.status == 500)
+            #expect(response.errorMessage?.hasPrefix("claim issue: comment claim: GitHub POST") == true)
+            let posts = await github.calls.filter { $0.path.hasSuffix("/comments") }.count
+            #expect(posts == 1)
+        }
+    }
+
+    @Test("a task root that is a symlink is never followed out of workDir")
+    func symlinkTaskRoot() async throws {
+        try await HTTPIssueTests().withIssue { server, github, fixture, git in
+            let elsewhere = fixture.directory.appending("elsewhere")
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: fixture.workDir, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(
+                atPath: fixture.workDir + "/gh-issue-acme-widgets-42", withDestinationPath: elsewhere)
+            _ = try await server.post("/api/run-issue", json: RunIssueRequest(repo: git.remote, issueNumber: 42))
+            try await eventually("failure comment") {
+                await github.comments(repo: "acme/widgets", number: 42).count == 2
+            }
+            #expect(await github.comments(repo: "acme/widgets", number: 42)[1].contains("symbolic link"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
+            #expect(!fixture.claude.wasCalled)
+        }
+    }
+
+    @Test("injection strings never run anything: no marker file appears")
+    func injection() async throws {
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        let marker = fixture.directory.appending("pwned")
+        try await RunnerServer.with(fixture) { server in
+            for repo in [
+                "--upload-pack=touch \(marker)", "ext::sh -c touch% \(marker)", "-oProxyCommand=touch \(marker)",
+                "ssh://-oProxyCommand=touch%20\(marker)/x/y", "../../\(marker)",
+            ] {
+                let response = try await server.post("/api/run", json: RunRequest(prompt: "p", repo: repo))
+                #expect(response.status != 200, "\(repo)")
+            }
+            let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+            for ref in ["--upload-pack=touch \(marker)", "main..other", "main@{1}"] {
+                let response = try await server.post(
+                    "/api/run", json: RunRequest(prompt: "p", repo: git.remote, ref: ref))
+                #expect(response.status == 400, "\(ref)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: marker))
+        }
+    }
+}
