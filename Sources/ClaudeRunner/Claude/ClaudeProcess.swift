@@ -125,7 +125,9 @@ public struct ClaudeProcess: Sendable {
                 wake = min(wake, idleDeadline)
             }
             if deadline <= .now { return .limit("timeout", limits.runTimeout) }
-            try await Task.sleep(until: wake, clock: .continuous)
+            // Short sleeps: a cancelled sleep's timer stays queued until its deadline on this runtime, so a
+            // one-hour sleep per run would hold that run's memory for an hour after it ended.
+            try await Task.sleep(until: min(wake, .now + .seconds(1)), clock: .continuous)
         }
     }
 

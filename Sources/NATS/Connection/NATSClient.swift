@@ -181,7 +181,11 @@ public final class NATSClient: Service, Sendable {
         let reply = try await withThrowingTaskGroup(of: NATSMessage.self) { group in
             group.addTask { try await self.awaitReply(token) }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                // In short slices: a cancelled sleep's timer stays queued until its deadline on this runtime.
+                let deadline = ContinuousClock.now + timeout
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(until: min(deadline, .now + .seconds(1)), clock: .continuous)
+                }
                 throw NATSError.timeout
             }
             defer { group.cancelAll() }
