@@ -339,7 +339,7 @@ struct HTTPIssueTests {
     @Test("the GitHub token never reaches a comment or a Result")
     func tokenNeverLeaks() async throws {
         try await withIssue(claude: ["EXIT": "1", "STDERR": "failed with token ghp_testtoken_1234567890"]) {
-            server, github, _, git in
+            server, github, fixture, git in
             let response = try await server.post("/api/run-issue", json: request(git))
             #expect(!response.body.contains("ghp_testtoken_1234567890"))
             try await waitForComments(github, 2)
@@ -347,6 +347,14 @@ struct HTTPIssueTests {
                 #expect(!comment.contains("ghp_testtoken_1234567890"))
             }
             #expect(await github.comments(repo: Self.repo, number: 42)[1].contains("failed with token [REDACTED]"))
+            let stateDirectory = fixture.workDir + "/gh-issue-acme-widgets-42/.claude-runner"
+            try await eventually("records written") {
+                FileManager.default.text(at: stateDirectory + "/state.json")?.contains("failed") == true
+            }
+            let result = try response.result()
+            let attempt = FileManager.default.text(at: "\(stateDirectory)/attempts/\(result.id).json") ?? ""
+            #expect(attempt.contains("[REDACTED]"))
+            #expect(!attempt.contains("ghp_testtoken_1234567890"))
         }
     }
 }

@@ -288,3 +288,51 @@ struct GitHubResilienceTests {
         }
     }
 }
+
+@Suite("HTTPS")
+struct HTTPSTests {
+    @Test("http.tls serves HTTPS with the configured certificate")
+    func https() async throws {
+        try Command.require("curl")
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "over https"])
+        defer { fixture.directory.remove() }
+        let certificates = try await TestCertificates.make(in: fixture.directory)
+        let path = fixture.directory.appending("config")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try "http:\n  tls:\n    cert: \(certificates.certificateFile)\n    key: \(certificates.keyFile)\n".write(
+            toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPort()
+        let server = RunningProcess(
+            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
+            environment: [
+                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+            ])
+        defer { Task { await server.stop() } }
+        try await server.waitFor("HTTP transport listening")
+        let body = try await Command.run(
+            "curl",
+            [
+                "-sS", "--cacert", certificates.caFile, "-X", "POST", "-d", #"{"prompt":"p"}"#,
+                "https://127.0.0.1:\(port)/api/run",
+            ])
+        #expect(body.contains(#""output":"over https""#))
+        let plain = try await Command.output(
+            "curl", ["-sS", "-X", "POST", "-d", "{}", "http://127.0.0.1:\(port)/api/run"])
+        #expect(!plain.standardOutput.contains("output"))
+        await server.stop()
+    }
+
+    @Test("a missing certificate file stops start-up with a clear message")
+    func badCertificate() async throws {
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        let path = fixture.directory.appending("config")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try "http:\n  tls:\n    cert: /nonexistent/cert.pem\n    key: /nonexistent/key.pem\n".write(
+            toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let output = try await Command.output(
+            Binaries.server, ["--http", "--http-addr", "127.0.0.1:0", "--path", path])
+        #expect(output.exit == .exited(1))
+        #expect(output.standardError.contains("cannot load http.tls cert /nonexistent/cert.pem"))
+    }
+}
