@@ -141,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ClaudeRunnerTests",
-            dependencies: ["ClaudeRunner", "ClaudeRunnerTesting"],
+            dependencies: ["ClaudeRunner", "ClaudeRunnerTesting", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
