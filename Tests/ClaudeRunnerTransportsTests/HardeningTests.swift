@@ -161,9 +161,14 @@ struct RecoveryTests {
                 ])
             #expect(accepted.exit == .exited(0))
             try await fixture.claude.waitUntilStarted()
+            try await eventually("claude pid in the lock") {
+                FileManager.default.text(at: workDir + "/gh-issue-acme-widgets-11/.claude-runner/lock.json")?
+                    .contains("claude_pid") == true
+            }
             first.signal(SIGKILL)
             _ = try? await first.exit
-            if let orphan = fixture.claude.processID { kill(-orphan, SIGKILL) }
+            let orphan = try #require(fixture.claude.processID)
+            #expect(processIsAlive(orphan))
 
             let taskRoot = workDir + "/gh-issue-acme-widgets-11"
             #expect(FileManager.default.text(at: taskRoot + "/.claude-runner/state.json")?.contains("running") == true)
@@ -180,6 +185,8 @@ struct RecoveryTests {
             #expect(comments.last?.contains("Run ID: `") == true)
             #expect(await github.labels(repo: "acme/widgets", number: 11).contains("agent-failed"))
             #expect(!FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json"))
+            // The dead runner's claude, still working in the task root, is stopped too.
+            try await eventually("orphaned claude stopped") { !processIsAlive(orphan) }
             let state = FileManager.default.text(at: taskRoot + "/.claude-runner/state.json") ?? ""
             #expect(state.contains("interrupted"))
             #expect(state.contains(#""last_status" : "failed""#) || state.contains(#""last_status":"failed""#))

@@ -40,9 +40,12 @@ public struct ClaudeProcess: Sendable {
     }
 
     /// Runs `invocation` in `directory`.
-    /// - Parameter onEvent: Sees every chunk of output as it arrives (progress reporting hooks in here).
+    /// - Parameters:
+    ///   - onStart: Called with claude's pid (also its process group id) once it runs.
+    ///   - onEvent: Sees every chunk of output as it arrives (progress reporting hooks in here).
     public func run(
         _ invocation: ClaudeInvocation, in directory: String, logger: Logger,
+        onStart: @escaping @Sendable (Int32) -> Void = { _ in },
         onEvent: @escaping @Sendable (ProcessOutputEvent) async -> Void = { _ in }
     ) async throws -> Outcome {
         let spec = ProcessSpec(
@@ -60,7 +63,13 @@ public struct ClaudeProcess: Sendable {
         let ending: Ending = try await withThrowingTaskGroup(of: Ending.self) { group in
             group.addTask {
                 do {
-                    let exit = try await ChildProcess.run(spec, onStart: { processID.set($0) }) { event in
+                    let exit = try await ChildProcess.run(
+                        spec,
+                        onStart: { pid in
+                            processID.set(pid)
+                            onStart(pid)
+                        }
+                    ) { event in
                         await collector.record(event)
                         await onEvent(event)
                     }

@@ -57,11 +57,21 @@ public struct IssueLockRecord: Codable, Sendable, Equatable {
     public var attemptID: String
     public var pid: Int
     public var startedAt: String
+    /// The `claude` process (and process group) of the attempt, once started: crash recovery stops it.
+    public var claudePID: Int?
+
+    public init(attemptID: String, pid: Int, startedAt: String, claudePID: Int? = nil) {
+        self.attemptID = attemptID
+        self.pid = pid
+        self.startedAt = startedAt
+        self.claudePID = claudePID
+    }
 
     enum CodingKeys: String, CodingKey {
         case attemptID = "attempt_id"
         case pid
         case startedAt = "started_at"
+        case claudePID = "claude_pid"
     }
 }
 

@@ -120,6 +120,13 @@ public struct IssueWorkspace: Sendable {
         return holder
     }
 
+    /// Notes the attempt's `claude` process in the lock, if `attemptID` still holds it.
+    public func recordClaudeProcess(_ pid: Int32, attemptID: String) {
+        guard var holder = readLock(), holder.attemptID == attemptID else { return }
+        holder.claudePID = Int(pid)
+        if let data = try? Self.encode(holder) { try? Self.writeAtomically(data, to: lockFile) }
+    }
+
     /// Removes the lock if `attemptID` still holds it.
     public func releaseLock(attemptID: String) {
         if let holder = readLock(), holder.attemptID != attemptID { return }

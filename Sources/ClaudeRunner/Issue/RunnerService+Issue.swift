@@ -195,7 +195,9 @@ extension RunnerService {
             prompt: IssueText.prompt(repo: task.repo.fullName, issue: task.issue), model: task.model, config: config)
         let outcome: ClaudeProcess.Outcome
         do {
-            outcome = try await claude.run(invocation, in: workspace.repoDirectory, logger: logger)
+            outcome = try await claude.run(
+                invocation, in: workspace.repoDirectory, logger: logger,
+                onStart: { pid in workspace.recordClaudeProcess(pid, attemptID: task.attemptID) })
         } catch is CancellationError {
             record.commit = await headCommit(workspace, logger: logger)
             return await interrupted(task, record: &record, preserved: true, logger: logger)

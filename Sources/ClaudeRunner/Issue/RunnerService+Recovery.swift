@@ -66,6 +66,11 @@ extension RunnerService {
             logger.warning(
                 "cannot record the interrupted attempt", metadata: ["error": "\(error.localizedDescription)"])
         }
+        if let orphan = workspace.readLock()?.claudePID, Self.isClaude(orphan, runningIn: workspace.repoDirectory) {
+            // The dead runner's claude is still working in the task root: stop its whole group.
+            kill(-pid_t(orphan), SIGKILL)
+            logger.warning("stopped the interrupted attempt's claude", metadata: ["pid": "\(orphan)"])
+        }
         try? FileManager.default.removeItem(atPath: workspace.lockFile)
         logger.warning("recovered an interrupted issue attempt", metadata: ["outcome": "interrupted"])
 
@@ -84,6 +89,14 @@ extension RunnerService {
         } catch {
             logger.warning("comment failure", metadata: ["error": "\(redactor.redact("\(error)"))"])
         }
+    }
+
+    /// Whether `pid` is still a process group leader working in `directory` (so a reused pid is never
+    /// killed by mistake).
+    static func isClaude(_ pid: Int, runningIn directory: String) -> Bool {
+        guard processIsAlive(pid), getpgid(pid_t(pid)) == pid_t(pid) else { return false }
+        let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
+        return cwd.map { ($0 as NSString).standardizingPath == (directory as NSString).standardizingPath } ?? false
     }
 
     static func processIsAlive(_ pid: Int) -> Bool {
