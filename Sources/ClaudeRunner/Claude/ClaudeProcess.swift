@@ -95,14 +95,16 @@ public struct ClaudeProcess: Sendable {
             output +=
                 "\n\n[claude-runner: output truncated: kept the first \(stdout.bytes.count) of \(stdout.totalCount) bytes]"
         }
-        let errorText = redactor.redact(stderr.text.trimmingCharacters(in: .whitespacesAndNewlines))
+        // stderr as Claude wrote it (the original runner's Result.error), secrets removed.
+        let errorText = redactor.redact(stderr.text)
+        let stderrIsBlank = errorText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
 
         switch ending {
         case .exited(let exit):
             logger.debug("claude exited", metadata: ["exit": "\(exit)"])
             return Outcome(
                 output: output,
-                error: exit.isSuccess ? nil : (errorText.isEmpty ? exit.description : errorText),
+                error: exit.isSuccess ? nil : (stderrIsBlank ? exit.description : errorText),
                 exit: exit, limit: nil, processID: processID.value
             )
         case .limit(let name, let after):
@@ -112,7 +114,7 @@ public struct ClaudeProcess: Sendable {
                 : "idle: claude printed nothing for \(Self.format(after)) and was stopped"
             return Outcome(
                 output: output,
-                error: errorText.isEmpty ? reason : "\(reason)\n\(errorText)",
+                error: stderrIsBlank ? reason : "\(reason)\n\(errorText.trimmingCharacters(in: .whitespacesAndNewlines))",
                 exit: nil, limit: name, processID: processID.value
             )
         }
