@@ -114,7 +114,8 @@ public struct ClaudeProcess: Sendable {
                 : "idle: claude printed nothing for \(Self.format(after)) and was stopped"
             return Outcome(
                 output: output,
-                error: stderrIsBlank ? reason : "\(reason)\n\(errorText.trimmingCharacters(in: .whitespacesAndNewlines))",
+                error: stderrIsBlank
+                    ? reason : "\(reason)\n\(errorText.trimmingCharacters(in: .whitespacesAndNewlines))",
                 exit: nil, limit: name, processID: processID.value
             )
         }
