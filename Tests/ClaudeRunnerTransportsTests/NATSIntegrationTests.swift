@@ -161,6 +161,28 @@ struct NATSIntegrationTests {
         await server.shutdown()
     }
 
+    @Test("a busy runner answers NATS error code 503 at once")
+    func busy() async throws {
+        let server = try await NATSServerProcess.start()
+        defer { Task { await server.shutdown() } }
+        var fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "slow", "DELAY": "3"])
+        defer { fixture.directory.remove() }
+        fixture.config.limits.maxConcurrentRuns = 1
+        fixture.config.limits.maxQueuedRuns = 0
+        try await Self.withRunner(fixture, natsURL: server.url) { [fixture] _ in
+            let first = Task { try await Self.runner(server.url).send(.run(RunRequest(prompt: "1"))) }
+            try await fixture.claude.waitUntilStarted()
+            try await Self.withClient(server.url) { client in
+                let reply = try await client.request(
+                    ByteBuffer(string: #"{"prompt":"2"}"#), to: "edges.edge-1.claude-runner.run", timeout: .seconds(2))
+                #expect(reply.headers?["Nats-Service-Error-Code"] == "503")
+                #expect(reply.headers?["Nats-Service-Error"]?.hasPrefix("runner is busy") == true)
+            }
+            #expect(try await first.value.output == "slow")
+        }
+        await server.shutdown()
+    }
+
     @Test("two runners with the same edge id share the work through the queue group")
     func queueGroup() async throws {
         let server = try await NATSServerProcess.start()
