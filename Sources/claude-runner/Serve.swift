@@ -83,13 +83,22 @@ struct Serve: AsyncParsableCommand {
             logger.info(
                 "claude-runner started",
                 metadata: ["config": "\(config.configDirectory)", "workDir": "\(config.workDir)"])
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: services.map { .init(service: $0) },
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                ))
-            try await group.run()
+            var configuration = ServiceGroupConfiguration(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+            // In-flight HTTP and NATS runs get the same grace as background issue work; then they are
+            // cancelled (their process groups stopped) and the runner exits.
+            configuration.maximumGracefulShutdownDuration = config.limits.shutdownGrace + .seconds(10)
+            configuration.maximumCancellationDuration = .seconds(20)
+            do {
+                try await ServiceGroup(configuration: configuration).run()
+            } catch  where background.wasAskedToShutDown {
+                logger.warning("in-flight work was cut short by the shutdown grace", metadata: ["error": "\(error)"])
+            } catch {
+                throw StartupError("stopped: \(error)")
+            }
             logger.info("claude-runner stopped")
         }
     }

@@ -250,3 +250,51 @@ struct BinaryTests {
         }
     }
 }
+
+@Suite("shutdown and start-up failures")
+struct ShutdownTests {
+    @Test("an HTTP run longer than the shutdown grace is stopped and the runner still exits 0")
+    func graceEnds() async throws {
+        let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "120", "IGNORE_TERM": "1"])
+        defer { fixture.directory.remove() }
+        let path = fixture.directory.appending("config")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try "limits:\n  shutdownGrace: 1s\n".write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPort()
+        let server = RunningProcess(
+            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
+            environment: [
+                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+            ])
+        defer { Task { await server.stop() } }
+        try await server.waitFor("HTTP transport listening")
+        let request = Task {
+            try await Command.output(
+                Binaries.client, ["--transport", "http", "--endpoint", "http://127.0.0.1:\(port)", "--prompt", "long"])
+        }
+        try await fixture.claude.waitUntilStarted()
+        let pid = try #require(fixture.claude.processID)
+        let started = ContinuousClock.now
+        server.signal(SIGTERM)
+        #expect(try await server.exit == .exited(0))
+        #expect(ContinuousClock.now - started < .seconds(40))
+        try await eventually("claude stopped") { !processIsAlive(pid) }
+        _ = try? await request.value
+    }
+
+    @Test("a listen address already in use is a start-up failure, not exit 0")
+    func addressInUse() async throws {
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        let port = try freeLoopbackPort()
+        let first = RunningProcess(
+            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", fixture.directory.appending("a")])
+        defer { Task { await first.stop() } }
+        try await first.waitFor("HTTP transport listening")
+        let second = try await Command.output(
+            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", fixture.directory.appending("b")])
+        #expect(second.exit != .exited(0))
+        #expect(second.standardError.contains("claude-runner: stopped"))
+        await first.stop()
+    }
+}

@@ -9,6 +9,7 @@ public final class BackgroundWork: Service, IssueScheduler {
     private let stream: AsyncStream<@Sendable () async -> Void>
     private let continuation: AsyncStream<@Sendable () async -> Void>.Continuation
     private let accepting = Mutex(true)
+    private let shutdownRequested = Mutex(false)
     private let inFlight = Mutex(0)
     private let shutdownGrace: Duration
     private let logger: Logger
@@ -20,6 +21,10 @@ public final class BackgroundWork: Service, IssueScheduler {
     }
 
     public var isAccepting: Bool { accepting.withLock { $0 } }
+
+    /// Whether a graceful shutdown (SIGTERM/SIGINT) reached this service, as opposed to a cancellation
+    /// because another service failed.
+    public var wasAskedToShutDown: Bool { shutdownRequested.withLock { $0 } }
 
     /// How many jobs are running now.
     public var runningCount: Int { inFlight.withLock { $0 } }
@@ -45,7 +50,10 @@ public final class BackgroundWork: Service, IssueScheduler {
                 }
             }
             // Wait for shutdown (or cancellation of the service group).
-            try? await gracefulShutdown()
+            do {
+                try await gracefulShutdown()
+                shutdownRequested.withLock { $0 = true }
+            } catch {}
             accepting.withLock { $0 = false }
             continuation.finish()
             let running = runningCount
