@@ -46,8 +46,9 @@ public struct Git: Sendable {
 
     /// Writes `git diff --no-ext-diff --binary FETCH_HEAD...HEAD` to `file`, streaming it to disk.
     public func writeDiff(in directory: String, to file: String, logger: Logger) async throws {
-        FileManager.default.createFile(atPath: file, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: file) else {
+        guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let handle = FileHandle(forWritingAtPath: file)
+        else {
             throw Failure(description: "cannot write \((file as NSString).lastPathComponent)")
         }
         defer { try? handle.close() }

@@ -29,7 +29,8 @@ final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHa
                 closeSent = true
                 let close = WebSocketFrame(
                     fin: true, opcode: .connectionClose, maskKey: .random(), data: frame.unmaskedData)
-                context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in channel.close(promise: nil) }
             } else {
                 context.close(promise: nil)
             }
