@@ -1,7 +1,8 @@
 # claude-runner server image: the Swift build, then a slim runtime with git, Node.js and the Claude Code CLI.
+# It runs as a non-root user whose home is /root, so the original image's volume paths keep working:
 #   docker build -t claude-runner .
-#   docker run -d -v ~/.claude:/home/runner/.claude -v ~/.flarex/claude-runner:/home/runner/.flarex/claude-runner \
-#     -p 8080:8080 claude-runner --http
+#   docker run -d --user "$(id -u):$(id -g)" -v ~/.claude:/root/.claude \
+#     -v ~/.flarex/claude-runner:/root/.flarex/claude-runner claude-runner
 # No HEALTHCHECK yet: the runner has no health endpoint (planned with observability).
 FROM swift:6.3-noble AS build
 WORKDIR /src
@@ -18,11 +19,15 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && npm install -g "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" \
     && npm cache clean --force \
-    && useradd --create-home --uid 10001 --shell /bin/bash runner
+    && useradd --uid 10001 --no-create-home --home-dir /root --shell /bin/bash runner \
+    && mkdir -p /root/.claude /root/.flarex/claude-runner \
+    && chown -R 10001:10001 /root && chmod 755 /root
 COPY --from=build /usr/local/bin/claude-runner /usr/local/bin/claude-runner
+ENV HOME=/root
 USER 10001
-WORKDIR /home/runner
-# Claude's login and the runner's config directory (config.yaml, id, user.creds, workspaces).
-VOLUME ["/home/runner/.claude", "/home/runner/.flarex/claude-runner"]
+WORKDIR /root
+# Claude's login and the runner's config directory (config.yaml, id, user.creds, workspaces), at the
+# same paths as the original image.
+VOLUME ["/root/.claude", "/root/.flarex/claude-runner"]
 EXPOSE 8080
 ENTRYPOINT ["claude-runner"]

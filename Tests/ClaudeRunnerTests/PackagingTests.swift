@@ -138,6 +138,8 @@ struct PackagingTests {
         #expect(server.contains("@anthropic-ai/claude-code"))
         #expect(server.contains("git"))
         #expect(server.contains("USER 10001"))
+        // The original image's volume paths keep working.
+        #expect(server.contains(#"VOLUME ["/root/.claude", "/root/.flarex/claude-runner"]"#))
         let client = try String(contentsOfFile: Self.root + "/Dockerfile.client", encoding: .utf8)
         #expect(client.contains(#"ENTRYPOINT ["/entrypoint.sh"]"#))
         let ignore = try String(contentsOfFile: Self.root + "/.dockerignore", encoding: .utf8)

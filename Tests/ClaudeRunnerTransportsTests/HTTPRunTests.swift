@@ -305,12 +305,16 @@ struct RunLimitTests {
 
     @Test("the idle timeout ends a run that prints nothing")
     func idleTimeout() async throws {
-        var fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60"])
+        var fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60", "IGNORE_TERM": "1", "SPAWN_CHILD": "1"])
         defer { fixture.directory.remove() }
         fixture.config.limits.idleTimeout = .seconds(1)
-        try await RunnerServer.with(fixture) { server in
+        fixture.config.terminationGrace = .milliseconds(500)
+        try await RunnerServer.with(fixture) { [fixture] server in
             let result = try await server.post("/api/run", #"{"prompt":"p"}"#).result()
             #expect(result.error?.hasPrefix("idle: claude printed nothing for 1s") == true)
+            let pid = try #require(fixture.claude.processID)
+            let child = try #require(fixture.claude.childProcessID)
+            try await eventually("group gone") { !processIsAlive(pid) && !processIsAlive(child) }
         }
     }
 }
