@@ -11,28 +11,39 @@ struct ClientCommand: AsyncParsableCommand {
         discussion: "Every flag can also be set by the environment variable named in its help."
     )
 
-    @Option(help: "Transport type (nats or http) (env: TRANSPORT, default: nats)") var transport: String?
-    @Option(help: "Prompt to send (required unless --event=issue or issue-closed) (env: PROMPT)") var prompt: String?
-    @Option(help: "Repository URL (env: REPO)") var repo: String?
-    @Option(help: "Git ref (branch, tag) (env: REF)") var ref: String?
-    @Option(name: .customLong("base-ref"), help: "Base git ref for pull request context (env: BASE_REF)") var baseRef:
-        String?
-    @Option(help: "Source event name, such as pull_request (env: EVENT)") var event: String?
-    @Option(name: .customLong("pr-number"), help: "Pull request number (env: PR_NUMBER)") var prNumber: String?
-    @Option(name: .customLong("issue-number"), help: "Issue number (for event=issue) (env: ISSUE_NUMBER)")
-    var issueNumber: String?
-    @Option(name: .customLong("nats-url"), help: "NATS server URL (env: NATS_URL, default: wss://nats.flarex.io)")
-    var natsURL: String?
-    @Option(name: .customLong("nats-creds"), help: "Path to NATS credentials file (env: NATS_CREDS)") var natsCreds:
-        String?
-    @Option(name: .customLong("edge-id"), help: "Edge node ID (env: EDGE_ID)") var edgeID: String?
-    @Option(help: "HTTP endpoint URL (env: ENDPOINT)") var endpoint: String?
+    @Option(parsing: .unconditional, help: "Transport type (nats or http) (env: TRANSPORT, default: nats)")
+    var transport: String?
     @Option(
-        name: .customLong("output-file"),
+        parsing: .unconditional, help: "Prompt to send (required unless --event=issue or issue-closed) (env: PROMPT)")
+    var prompt: String?
+    @Option(parsing: .unconditional, help: "Repository URL (env: REPO)") var repo: String?
+    @Option(parsing: .unconditional, help: "Git ref (branch, tag) (env: REF)") var ref: String?
+    @Option(
+        name: .customLong("base-ref"), parsing: .unconditional,
+        help: "Base git ref for pull request context (env: BASE_REF)") var baseRef: String?
+    @Option(parsing: .unconditional, help: "Source event name, such as pull_request (env: EVENT)") var event: String?
+    @Option(name: .customLong("pr-number"), parsing: .unconditional, help: "Pull request number (env: PR_NUMBER)")
+    var prNumber: String?
+    @Option(
+        name: .customLong("issue-number"), parsing: .unconditional,
+        help: "Issue number (for event=issue) (env: ISSUE_NUMBER)")
+    var issueNumber: String?
+    @Option(
+        name: .customLong("nats-url"), parsing: .unconditional,
+        help: "NATS server URL (env: NATS_URL, default: wss://nats.flarex.io)")
+    var natsURL: String?
+    @Option(
+        name: .customLong("nats-creds"), parsing: .unconditional,
+        help: "Path to NATS credentials file (env: NATS_CREDS)") var natsCreds: String?
+    @Option(name: .customLong("edge-id"), parsing: .unconditional, help: "Edge node ID (env: EDGE_ID)") var edgeID:
+        String?
+    @Option(parsing: .unconditional, help: "HTTP endpoint URL (env: ENDPOINT)") var endpoint: String?
+    @Option(
+        name: .customLong("output-file"), parsing: .unconditional,
         help: "Path to write Claude output to (relative paths are resolved under $GITHUB_WORKSPACE) (env: OUTPUT_FILE)")
     var outputFile: String?
     @Option(
-        name: .customLong("token-file"),
+        name: .customLong("token-file"), parsing: .unconditional,
         help: "File holding the HTTP bearer token (env CLAUDE_RUNNER_TOKEN holds the token itself)")
     var tokenFile: String?
 

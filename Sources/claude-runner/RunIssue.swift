@@ -2,6 +2,7 @@ import ArgumentParser
 import ClaudeRunner
 import Foundation
 import Logging
+import UnixSignals
 
 /// `claude-runner run-issue`: the whole issue protocol in the foreground. Exits 0 when the task
 /// completed, non-zero with a one-line reason when validation, claim or execution failed.
@@ -18,13 +19,13 @@ struct RunIssue: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Repository (owner/repo or clone URL) (env: REPO)")
+    @Option(parsing: .unconditional, help: "Repository (owner/repo or clone URL) (env: REPO)")
     var repo: String?
 
     @Option(name: .customLong("issue-number"), help: "Issue number (env: ISSUE_NUMBER)")
     var issueNumber: String?
 
-    @Option(help: "Optional git branch to check out (env: REF)")
+    @Option(parsing: .unconditional, help: "Optional git branch to check out (env: REF)")
     var ref: String?
 
     @Option(name: .customLong("github-token"), help: "GitHub token (overrides config; env: GITHUB_TOKEN)")
@@ -68,7 +69,26 @@ struct RunIssue: AsyncParsableCommand {
                 throw StartupError(error.message)
             }
             logger.info("issue accepted; running in the foreground", metadata: ["run.id": "\(task.attemptID)"])
-            let outcome = await service.executeIssue(task, logger: logger)
+            // SIGINT/SIGTERM interrupt the run: Claude's process group is stopped and the attempt is recorded
+            // and reported as interrupted, as the daemon does at the end of its shutdown grace.
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+            let outcome: IssueOutcome? = await withTaskGroup(of: IssueOutcome?.self) { group in
+                group.addTask { await service.executeIssue(task, logger: logger) }
+                group.addTask {
+                    for await signal in signals {
+                        logger.warning("signal received; interrupting the issue run", metadata: ["signal": "\(signal)"])
+                        return nil
+                    }
+                    return nil
+                }
+                var outcome: IssueOutcome?
+                while let next = await group.next() {
+                    if let next { outcome = next }
+                    group.cancelAll()
+                }
+                return outcome
+            }
+            guard let outcome else { throw StartupError("issue run \(task.attemptID) did not finish") }
             guard outcome.completed else {
                 let firstLine = (outcome.detail ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
                 throw StartupError(

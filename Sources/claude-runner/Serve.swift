@@ -39,8 +39,10 @@ struct Serve: AsyncParsableCommand {
                     "no transport enabled: pass --http to serve HTTP, or create \(idFile) (the edge id) to serve NATS")
             }
 
+            let credentials = natsEnabled ? try loadCredentials(config: config) : nil
             let background = BackgroundWork(shutdownGrace: config.limits.shutdownGrace, logger: logger)
-            let service = RunnerService(config: config, scheduler: background, logger: logger)
+            let service = RunnerService(
+                config: config, scheduler: background, secrets: credentials?.secrets ?? [], logger: logger)
             do {
                 try service.prepareWorkDir()
             } catch {
@@ -51,8 +53,12 @@ struct Serve: AsyncParsableCommand {
                 logger.warning("marked interrupted issue attempts as failed", metadata: ["tasks": "\(recovered)"])
             }
             var services: [any Service] = [background]
+            var natsService: NATSService?
             if natsEnabled {
-                services += try natsServices(config: config, idFile: idFile, service: service, logger: logger)
+                let (client, endpoints) = try natsServices(
+                    config: config, idFile: idFile, credentials: credentials, service: service, logger: logger)
+                services += [client, endpoints]
+                natsService = endpoints
             }
             if httpEnabled {
                 do {
@@ -83,6 +89,13 @@ struct Serve: AsyncParsableCommand {
             logger.info(
                 "claude-runner started",
                 metadata: ["config": "\(config.configDirectory)", "workDir": "\(config.workDir)"])
+            // Listed last, so shut down first: every door closes at the signal, then the transports drain.
+            services.append(
+                ShutdownGate { [natsService] in
+                    logger.info("shutting down: no new work is taken; waiting for runs in progress")
+                    service.stopAccepting()
+                    natsService?.stopAccepting()
+                })
             var configuration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -105,10 +118,8 @@ struct Serve: AsyncParsableCommand {
 
     /// The NATS connection and the `claude-runner` service on it, for the edge id in `idFile`.
     func natsServices(
-        config: RunnerConfig, idFile: String, service: RunnerService, logger: Logger
-    ) throws
-        -> [any Service]
-    {
+        config: RunnerConfig, idFile: String, credentials: Credentials?, service: RunnerService, logger: Logger
+    ) throws -> (NATSClient, NATSService) {
         guard let idText = try? String(contentsOfFile: idFile, encoding: .utf8) else {
             throw StartupError("cannot read the edge id file \(idFile)")
         }
@@ -125,21 +136,23 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw StartupError("invalid --nats: \(error)")
         }
-        let credsFile = (config.configDirectory as NSString).appendingPathComponent("user.creds")
-        var credentials: Credentials?
-        if FileManager.default.fileExists(atPath: credsFile) {
-            do {
-                credentials = try Credentials(contentsOfFile: credsFile)
-            } catch {
-                throw StartupError("\(error)")
-            }
-        }
         let client = NATSClient(
             options: NATSClientOptions(url: url, name: "Claude Runner - \(edgeID)", credentials: credentials),
             logger: logger)
         logger.info(
             "NATS transport enabled",
             metadata: ["edge_id": "\(edgeID)", "nats.url": "\(url)", "creds": "\(credentials != nil)"])
-        return [client, NATSTransport.service(client: client, runner: service, edgeID: edgeID, logger: logger)]
+        return (client, NATSTransport.service(client: client, runner: service, edgeID: edgeID, logger: logger))
+    }
+
+    /// `<path>/user.creds`, when present; a malformed file stops start-up (naming it, never the seed).
+    func loadCredentials(config: RunnerConfig) throws -> Credentials? {
+        let credsFile = (config.configDirectory as NSString).appendingPathComponent("user.creds")
+        guard FileManager.default.fileExists(atPath: credsFile) else { return nil }
+        do {
+            return try Credentials(contentsOfFile: credsFile)
+        } catch {
+            throw StartupError("\(error)")
+        }
     }
 }

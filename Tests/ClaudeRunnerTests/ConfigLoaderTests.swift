@@ -130,6 +130,8 @@ struct ConfigLoaderTests {
             ("issue: [a, b]", 1, "issue", "expected a mapping"),
             ("git:\n  allowedProtocols: [https, ext]", 2, "git.allowedProtocols", "unknown protocol \"ext\""),
             ("maxTurns: -1", 1, "maxTurns", "must be at least 0"),
+            ("limits:\n  runTimeout: 0", 2, "limits.runTimeout", "must be greater than 0"),
+            ("limits:\n  shutdownGrace: 99999999999999999999h", 2, "limits.shutdownGrace", "expected a duration"),
         ])
     func wrongType(yaml: String, line: Int, key: String, problem: String) throws {
         let error = try #require(throws: ConfigError.self) { try parse(yaml) }

@@ -1,6 +1,8 @@
 import ClaudeRunner
+import ClaudeRunnerClient
 import ClaudeRunnerTesting
 import Foundation
+import NATS
 import Testing
 
 #if canImport(Glibc)
@@ -242,7 +244,7 @@ struct GitHubResilienceTests {
         }
     }
 
-    @Test("a comment is never retried, so never posted twice; the failure is reported")
+    @Test("a comment is never retried, so never posted twice; the failed claim is reported")
     func commentNotRetried() async throws {
         try await HTTPIssueTests().withIssue { server, github, _, git in
             await github.fail("POST", "/repos/acme/widgets/issues/42/comments", status: 502, count: 1)
@@ -250,8 +252,13 @@ struct GitHubResilienceTests {
                 "/api/run-issue", json: RunIssueRequest(repo: git.remote, issueNumber: 42))
             #expect(response.status == 500)
             #expect(response.errorMessage?.hasPrefix("claim issue: comment claim: GitHub POST") == true)
+            // The claim comment was tried once; then the half-done claim was reported, not left hanging.
             let posts = await github.calls.filter { $0.path.hasSuffix("/comments") }.count
-            #expect(posts == 1)
+            #expect(posts == 2)
+            #expect(
+                await github.comments(repo: "acme/widgets", number: 42).last?.hasPrefix("claude-runner could not claim")
+                    == true)
+            #expect(await github.labels(repo: "acme/widgets", number: 42).contains("agent-failed"))
         }
     }
 
@@ -342,5 +349,107 @@ struct HTTPSTests {
             Binaries.server, ["--http", "--http-addr", "127.0.0.1:0", "--path", path])
         #expect(output.exit == .exited(1))
         #expect(output.standardError.contains("cannot load http.tls cert /nonexistent/cert.pem"))
+    }
+}
+
+@Suite("review fixes")
+struct ReviewFixTests {
+    @Test("a NATS peer that accepts TCP and then says nothing is dropped after the connect timeout")
+    func stalledPeer() async throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        listen(descriptor, 8)  // never accepted: the kernel completes the handshake, nobody answers
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        for url in ["ws://127.0.0.1:\(port)", "nats://127.0.0.1:\(port)"] {
+            let client = NATSClient(
+                options: NATSClientOptions(
+                    url: try NATSServerURL(url), connectTimeout: .seconds(1), reconnectWait: .milliseconds(100),
+                    maxReconnectWait: .milliseconds(200)),
+                logger: RunnerFixture.logger)
+            let started = ContinuousClock.now
+            let error: NATSError? = await withTaskGroup(of: NATSError??.self) { group in
+                group.addTask {
+                    try? await client.run()
+                    return nil
+                }
+                defer { group.cancelAll() }
+                do {
+                    try await client.waitUntilConnected(timeout: .seconds(4))
+                    return nil
+                } catch {
+                    await client.close()
+                    return error as? NATSError
+                }
+            }
+            #expect(error != nil, "\(url)")
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    @Test("a reply larger than the server's max_payload is cut to fit, not lost")
+    func replyTooLarge() async throws {
+        let server = try await NATSServerProcess.start(config: "max_payload: 8192")
+        defer { Task { await server.shutdown() } }
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT_BYTES": "50000"])
+        defer { fixture.directory.remove() }
+        try await NATSIntegrationTests.withRunner(fixture, natsURL: server.url) { _ in
+            let result = try await NATSIntegrationTests.runner(server.url).send(.run(RunRequest(prompt: "big")))
+            #expect(result.output.hasPrefix("xxxx"))
+            #expect(
+                result.output.hasSuffix("[claude-runner: output truncated to fit the NATS max_payload of 8192 bytes]"))
+        }
+        await server.shutdown()
+    }
+
+    @Test("client values that start with '-' are values, as with the original's flag parser")
+    func dashValues() async throws {
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "ok"])
+        defer { fixture.directory.remove() }
+        try await RunnerServer.with(fixture) { [fixture] server in
+            let output = try await Command.output(
+                Binaries.client,
+                ["--transport", "http", "--endpoint", server.baseURL, "--prompt", "- Review all files"])
+            #expect(output.exit == .exited(0), "\(output.standardError)")
+            #expect(fixture.claude.prompt == " - Review all files")
+        }
+    }
+
+    @Test("run-issue interrupted by SIGTERM stops claude, reports the attempt as interrupted, exits non-zero")
+    func runIssueSignal() async throws {
+        let github = FakeGitHub()
+        await github.setIssue(repo: "acme/widgets", number: 21, body: IssueLabels.marker, labels: IssueLabels.required)
+        try await github.serve { url in
+            let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60"])
+            defer { fixture.directory.remove() }
+            let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+            let path = fixture.directory.appending("config")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try "github:\n  baseURL: \(url)\n  token: ghp_signal_token\n".write(
+                toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+            let process = RunningProcess(
+                Binaries.server, ["run-issue", "--path", path, "--repo", git.remote, "--issue-number", "21"],
+                environment: [
+                    "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+                ])
+            defer { Task { await process.stop() } }
+            try await fixture.claude.waitUntilStarted()
+            let pid = try #require(fixture.claude.processID)
+            process.signal(SIGTERM)
+            let exit = try await process.exit
+            #expect(exit != .exited(0))
+            try await eventually("claude stopped") { !processIsAlive(pid) }
+            let comments = await github.comments(repo: "acme/widgets", number: 21)
+            #expect(comments.last?.contains("interrupted") == true)
+            #expect(await github.labels(repo: "acme/widgets", number: 21).contains("agent-failed"))
+        }
     }
 }

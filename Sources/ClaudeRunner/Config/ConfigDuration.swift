@@ -4,7 +4,7 @@ import Foundation
 enum ConfigDuration {
     static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int(trimmed), seconds >= 0 { return .seconds(seconds) }
+        if let seconds = Int(trimmed), seconds >= 0, seconds < Int.max / 2_000 { return .seconds(seconds) }
         var total = Duration.zero
         var rest = Substring(trimmed)
         guard !rest.isEmpty else { return nil }
@@ -22,7 +22,10 @@ enum ConfigDuration {
             case "h": scale = 3600
             default: return nil
             }
-            total += .milliseconds(Int64((value * scale * 1000).rounded()))
+            let milliseconds = (value * scale * 1000).rounded()
+            // About 292 million years: anything larger is a typo, not a duration.
+            guard milliseconds < Double(Int64.max / 2) else { return nil }
+            total += .milliseconds(Int64(milliseconds))
         }
         return total
     }

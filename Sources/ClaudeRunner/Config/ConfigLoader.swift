@@ -175,7 +175,9 @@ extension ConfigLoader {
             switch key {
             case "limits.maxConcurrentRuns": limits.maxConcurrentRuns = try int(value, key, minimum: 1)
             case "limits.maxQueuedRuns": limits.maxQueuedRuns = try int(value, key, minimum: 0)
-            case "limits.runTimeout": limits.runTimeout = try duration(value, key)
+            case "limits.runTimeout":
+                limits.runTimeout = try duration(value, key)
+                guard limits.runTimeout > .zero else { throw error(value, key, "must be greater than 0") }
             case "limits.idleTimeout": limits.idleTimeout = try duration(value, key)
             case "limits.shutdownGrace": limits.shutdownGrace = try duration(value, key)
             case "limits.maxOutputBytes": limits.maxOutputBytes = try int(value, key, minimum: 1024)

@@ -86,8 +86,9 @@ public struct IssueWorkspace: Sendable {
         let record = IssueLockRecord(attemptID: attemptID, pid: Int(getpid()), startedAt: Timestamp.string(from: now))
         let data = try Self.encode(record)
         if try createExclusively(lockFile, data) { return .acquired }
+        let judged = readLock()
         let reason: String
-        switch readLock() {
+        switch judged {
         case .some(let holder):
             if let started = Timestamp.date(from: holder.startedAt), now.timeIntervalSince(started) < Self.lockLifetime
             {
@@ -97,9 +98,23 @@ public struct IssueWorkspace: Sendable {
         case .none:
             reason = "corrupt lock, taking over"
         }
-        try? FileManager.default.removeItem(atPath: lockFile)
+        // Take over atomically: only one attempt can rename the lock away. If what was renamed is not the
+        // lock judged stale (another attempt took over in between), put it back and give way.
+        let aside = lockFile + ".stale-" + ULID().description
+        guard rename(lockFile, aside) == 0 else {
+            if let holder = readLock() { throw LockBusy(holder: holder) }
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+        let renamed = FileManager.default.contents(atPath: aside).flatMap {
+            try? JSONDecoder().decode(IssueLockRecord.self, from: $0)
+        }
+        if renamed != judged, let renamed {
+            _ = link(aside, lockFile)
+            unlink(aside)
+            throw LockBusy(holder: renamed)
+        }
+        unlink(aside)
         guard try createExclusively(lockFile, data) else {
-            // Another attempt took it over between our remove and create.
             if let holder = readLock() { throw LockBusy(holder: holder) }
             throw CocoaError(.fileWriteFileExists)
         }
@@ -127,9 +142,9 @@ public struct IssueWorkspace: Sendable {
         if let data = try? Self.encode(holder) { try? Self.writeAtomically(data, to: lockFile) }
     }
 
-    /// Removes the lock if `attemptID` still holds it.
+    /// Removes the lock if `attemptID` still holds it (an unreadable lock is not ours to remove).
     public func releaseLock(attemptID: String) {
-        if let holder = readLock(), holder.attemptID != attemptID { return }
+        guard let holder = readLock(), holder.attemptID == attemptID else { return }
         try? FileManager.default.removeItem(atPath: lockFile)
     }
 

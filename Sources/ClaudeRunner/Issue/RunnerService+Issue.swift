@@ -8,6 +8,7 @@ extension RunnerService {
     /// - Throws: ``RunnerError`` for a missing token, a bad repo or number, an issue that fails validation
     ///   (nothing is claimed then) or a failed GitHub call.
     public func runIssue(_ request: RunIssueRequest, logger: Logger) async throws -> RunResult {
+        try checkAccepting()
         guard let scheduler, scheduler.isAccepting else {
             throw RunnerError.unavailable("runner is shutting down; not accepting issue work")
         }
@@ -83,14 +84,18 @@ extension RunnerService {
             try await github.addLabels(
                 [IssueLabels.claimed], repo: repo.fullName, number: request.issueNumber, logger: logger)
         } catch let failure as GitHubClient.Failure {
-            throw RunnerError.failed("claim issue: add \(IssueLabels.claimed): \(redactor.redact(failure.description))")
+            let message = "claim issue: add \(IssueLabels.claimed): \(redactor.redact(failure.description))"
+            await reportFailedClaim(repo: repo.fullName, number: request.issueNumber, message: message, logger: logger)
+            throw RunnerError.failed(message)
         }
         do {
             try await github.comment(
                 IssueText.claimComment(modelLabel: validation.modelLabel, model: model), repo: repo.fullName,
                 number: request.issueNumber, logger: logger)
         } catch let failure as GitHubClient.Failure {
-            throw RunnerError.failed("claim issue: comment claim: \(redactor.redact(failure.description))")
+            let message = "claim issue: comment claim: \(redactor.redact(failure.description))"
+            await reportFailedClaim(repo: repo.fullName, number: request.issueNumber, message: message, logger: logger)
+            throw RunnerError.failed(message)
         }
         logger.info(
             "issue accepted",
@@ -221,6 +226,21 @@ extension RunnerService {
             task, IssueText.successComment(output: sanitize(outcome.output, workspace: workspace)),
             what: "comment success", logger: logger)
         return IssueOutcome(status: record.status, errorType: nil, detail: nil, commit: record.commit)
+    }
+
+    /// A claim that stopped half way (`agent-ready` already removed) must not leave the issue looking
+    /// claimed with nothing running: mark it failed, best effort (GitHub may still be failing).
+    private func reportFailedClaim(repo: String, number: Int, message: String, logger: Logger) async {
+        guard let github else { return }
+        do {
+            try await github.addLabels([IssueLabels.failed], repo: repo, number: number, logger: logger)
+            try await github.comment(
+                "claude-runner could not claim this issue, so nothing is running for it.\n\n"
+                    + IssueText.summarize(message),
+                repo: repo, number: number, logger: logger)
+        } catch {
+            logger.warning("report failed claim", metadata: ["error": "\(redactor.redact("\(error)"))"])
+        }
     }
 
     // MARK: Cleanup

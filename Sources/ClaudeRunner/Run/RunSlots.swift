@@ -37,44 +37,48 @@ public final class RunSlots: Sendable {
     }
 
     func acquire() async throws {
-        enum Decision { case run, wait(Int), refuse(Int, Int) }
-        let decision: Decision = state.withLock { state in
-            if state.running < capacity {
-                state.running += 1
-                return .run
-            }
-            guard state.waiting.count < maxWaiting else { return .refuse(state.running, state.waiting.count) }
+        let ticket = state.withLock { state -> Int in
             state.nextTicket += 1
-            return .wait(state.nextTicket)
+            return state.nextTicket
         }
-        switch decision {
-        case .run:
-            return
-        case .refuse(let running, let waiting):
-            throw RunnerError.unavailable(
-                "runner is busy: \(running) runs in progress and \(waiting) waiting (limits.maxQueuedRuns); retry later"
-            )
-        case .wait(let ticket):
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    let cancelledAlready = state.withLock { state in
-                        if state.cancelled.remove(ticket) != nil { return true }
-                        state.waiting.append((ticket, continuation))
-                        return false
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                // One decision under one lock: run now, refuse, or wait in line. (Deciding and enqueueing
+                // under two locks could miss a release in between and wait with a free slot.)
+                enum Decision { case run, wait, refuse(Int, Int), cancelled }
+                let decision: Decision = state.withLock { state in
+                    if state.cancelled.remove(ticket) != nil { return .cancelled }
+                    if state.running < capacity {
+                        state.running += 1
+                        return .run
                     }
-                    if cancelledAlready { continuation.resume(throwing: CancellationError()) }
+                    guard state.waiting.count < maxWaiting else { return .refuse(state.running, state.waiting.count) }
+                    state.waiting.append((ticket, continuation))
+                    return .wait
                 }
-            } onCancel: {
-                let continuation: CheckedContinuation<Void, any Error>? = state.withLock { state in
-                    if let index = state.waiting.firstIndex(where: { $0.ticket == ticket }) {
-                        return state.waiting.remove(at: index).continuation
-                    }
-                    state.cancelled.insert(ticket)
-                    return nil
+                switch decision {
+                case .run: continuation.resume()
+                case .wait: break
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .refuse(let running, let waiting):
+                    continuation.resume(
+                        throwing: RunnerError.unavailable(
+                            "runner is busy: \(running) runs in progress and \(waiting) waiting (limits.maxQueuedRuns); retry later"
+                        ))
                 }
-                continuation?.resume(throwing: CancellationError())
             }
+        } onCancel: {
+            let continuation: CheckedContinuation<Void, any Error>? = state.withLock { state in
+                if let index = state.waiting.firstIndex(where: { $0.ticket == ticket }) {
+                    return state.waiting.remove(at: index).continuation
+                }
+                // Not in line (yet, or any more): the decision above will see this, or it already ran.
+                state.cancelled.insert(ticket)
+                return nil
+            }
+            continuation?.resume(throwing: CancellationError())
         }
+        state.withLock { _ = $0.cancelled.remove(ticket) }
     }
 
     func release() {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Synchronization
 
 /// The runner's three operations, shared by every transport: a plain or review run, the GitHub issue
 /// agent-task protocol, and issue workspace cleanup.
@@ -17,6 +18,7 @@ public final class RunnerService: Sendable {
     let logger: Logger
     /// Claude runs at once, and the line of runs waiting for one.
     public let slots: RunSlots
+    private let accepting = Mutex(true)
 
     /// - Parameters:
     ///   - config: The loaded configuration.
@@ -24,13 +26,16 @@ public final class RunnerService: Sendable {
     ///     ``prepareIssue(_:logger:)`` and ``executeIssue(_:logger:)`` (the one-shot CLI).
     ///   - httpClient: The client for GitHub REST calls.
     ///   - logger: The service logger; per-request loggers come from the transports.
+    ///   - secrets: Further strings never to show (the NATS seed).
     public init(
-        config: RunnerConfig, scheduler: (any IssueScheduler)?, httpClient: HTTPClient = .shared, logger: Logger
+        config: RunnerConfig, scheduler: (any IssueScheduler)?, httpClient: HTTPClient = .shared,
+        secrets: [String] = [], logger: Logger
     ) {
         self.config = config
         var redactor = Redactor()
         if let token = config.github.token { redactor.add(token) }
         for token in config.http.tokens { redactor.add(token) }
+        for secret in secrets { redactor.add(secret) }
         self.redactor = redactor
         self.git = Git(
             allowedProtocols: config.git.allowedProtocols, redactor: redactor,
@@ -47,6 +52,18 @@ public final class RunnerService: Sendable {
 
     /// The longest prompt accepted: Linux limits one program argument to 128 KiB, and the prompt is one.
     public static let maxPromptBytes = 120_000
+
+    /// Refuses new runs from now on (graceful shutdown); runs in progress go on.
+    public func stopAccepting() {
+        accepting.withLock { $0 = false }
+    }
+
+    /// Whether new runs are taken.
+    public var isAccepting: Bool { accepting.withLock { $0 } }
+
+    func checkAccepting() throws(RunnerError) {
+        guard isAccepting else { throw .unavailable("runner is shutting down; not accepting new work") }
+    }
 
     /// Creates the workspace root so the first run does not race to make it.
     public func prepareWorkDir() throws {
@@ -68,6 +85,7 @@ public final class RunnerService: Sendable {
         if let repo = request.repo.nonEmpty { logger[metadataKey: "repo"] = "\(redactor.redact(repo))" }
         if let event = request.event.nonEmpty { logger[metadataKey: "event"] = "\(event)" }
 
+        try checkAccepting()
         guard !request.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             logger.info("run rejected", metadata: ["outcome": "invalid prompt"])
             throw RunnerError.invalidRequest("invalid prompt")
@@ -89,7 +107,11 @@ public final class RunnerService: Sendable {
             throw RunnerError.invalidRequest("invalid pr_number: must not be negative")
         }
 
-        try prepareWorkDir()
+        do {
+            try prepareWorkDir()
+        } catch {
+            throw RunnerError.failed("cannot create workDir \(config.workDir): \(error.localizedDescription)")
+        }
         let started = ContinuousClock.now
         let result: RunResult = try await slots.withSlot {
             logger.info("run started")
@@ -135,6 +157,8 @@ public final class RunnerService: Sendable {
             do {
                 try await git.writeDiff(in: workspace, to: diffFile, logger: logger)
             } catch let failure as Git.Failure {
+                throw RunnerError.failed("git diff base ref \"\(baseRef)\" failed: \(failure.description)")
+            } catch let failure as ChildProcess.LaunchError {
                 throw RunnerError.failed("git diff base ref \"\(baseRef)\" failed: \(failure.description)")
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: diffFile)[.size] as? Int) ?? 0

@@ -27,20 +27,23 @@ public enum HTTPTransport {
         let router = Router(context: RunnerRequestContext.self)
         if !tokens.isEmpty { router.add(middleware: BearerTokenMiddleware(tokens: tokens)) }
         let api = router.group("api")
+        // A run stops when its client goes away. Claiming an issue and cleaning up are not interrupted:
+        // half a claim would leave the issue labelled claimed-by-claude with nothing running.
         api.post("run") { request, context in
-            try await handle(request, context, RunRequest.self, maxBodyBytes: maxBodyBytes) { body, logger in
-                try await service.run(body, logger: logger)
+            try await handle(request, context, RunRequest.self, service, maxBodyBytes, stopWhenClientLeaves: true) {
+                body, logger in try await service.run(body, logger: logger)
             }
         }
         api.post("run-issue") { request, context in
-            try await handle(request, context, RunIssueRequest.self, maxBodyBytes: maxBodyBytes) { body, logger in
-                try await service.runIssue(body, logger: logger)
+            try await handle(request, context, RunIssueRequest.self, service, maxBodyBytes, stopWhenClientLeaves: false)
+            {
+                body, logger in try await service.runIssue(body, logger: logger)
             }
         }
         api.post("cleanup-issue") { request, context in
-            try await handle(request, context, CleanupIssueRequest.self, maxBodyBytes: maxBodyBytes) { body, logger in
-                try await service.cleanupIssue(body, logger: logger)
-            }
+            try await handle(
+                request, context, CleanupIssueRequest.self, service, maxBodyBytes, stopWhenClientLeaves: false
+            ) { body, logger in try await service.cleanupIssue(body, logger: logger) }
         }
         return router
     }
@@ -97,7 +100,8 @@ public enum HTTPTransport {
     }
 
     static func handle<Body: Decodable & Sendable>(
-        _ request: Request, _ context: RunnerRequestContext, _ type: Body.Type, maxBodyBytes: Int,
+        _ request: Request, _ context: RunnerRequestContext, _ type: Body.Type, _ service: RunnerService,
+        _ maxBodyBytes: Int, stopWhenClientLeaves: Bool,
         _ call: @escaping @Sendable (Body, Logger) async throws -> RunResult
     ) async throws -> Response {
         let buffer: ByteBuffer
@@ -113,15 +117,20 @@ public enum HTTPTransport {
             return errorResponse(.badRequest, error.description)
         }
         do {
-            let result = try await untilClientLeaves(context.channel) {
-                try await call(body, context.logger)
-            }
+            let logger = context.logger
+            let result =
+                stopWhenClientLeaves
+                ? try await untilClientLeaves(context.channel) { try await call(body, logger) }
+                : try await call(body, logger)
             return jsonResponse(.ok, WireJSON.encode(result))
         } catch let error as RunnerError {
             return errorResponse(status(for: error.kind), error.message)
         } catch is CancellationError {
             // The client is gone; nobody reads this.
             return errorResponse(.init(code: 499, reasonPhrase: "Client Closed Request"), "request cancelled")
+        } catch {
+            // Anything else is still an error body, never an empty 500.
+            return errorResponse(.internalServerError, service.redactor.redact("\(error)"))
         }
     }
 

@@ -24,10 +24,13 @@ public enum NATSTransport {
         var logger = logger
         logger[metadataKey: "transport"] = "nats"
         let group = group(edgeID: edgeID)
+        let maxPayload: @Sendable () -> Int = { client.serverInfo?.maxPayload ?? ServerInfo.defaultMaxPayload }
         let endpoints = [
-            endpoint("run", group, RunRequest.self, logger) { try await runner.run($0, logger: $1) },
-            endpoint("run-issue", group, RunIssueRequest.self, logger) { try await runner.runIssue($0, logger: $1) },
-            endpoint("cleanup-issue", group, CleanupIssueRequest.self, logger) {
+            endpoint("run", group, RunRequest.self, logger, maxPayload) { try await runner.run($0, logger: $1) },
+            endpoint("run-issue", group, RunIssueRequest.self, logger, maxPayload) {
+                try await runner.runIssue($0, logger: $1)
+            },
+            endpoint("cleanup-issue", group, CleanupIssueRequest.self, logger, maxPayload) {
                 try await runner.cleanupIssue($0, logger: $1)
             },
         ]
@@ -38,6 +41,7 @@ public enum NATSTransport {
 
     static func endpoint<Body: Decodable & Sendable>(
         _ name: String, _ group: String, _ type: Body.Type, _ logger: Logger,
+        _ maxPayload: @escaping @Sendable () -> Int,
         _ call: @escaping @Sendable (Body, Logger) async throws -> RunResult
     ) -> NATSServiceEndpoint {
         NATSServiceEndpoint(name: name, subject: "\(group).\(name)") { message in
@@ -49,12 +53,27 @@ public enum NATSTransport {
             }
             do {
                 let result = try await call(body, logger)
-                return .success(ByteBuffer(data: WireJSON.encode(result)))
+                return .success(ByteBuffer(data: fitted(result, maxBytes: maxPayload())))
             } catch let error as RunnerError {
                 return .error(code: error.kind == .unavailable ? 503 : 417, description: error.message)
             } catch {
                 return .error(code: 417, description: "\(error)")
             }
         }
+    }
+
+    /// The Result's JSON, with `output` cut (and marked) when the whole would not fit the server's
+    /// max_payload: a reply the server refuses would leave the caller waiting for nothing.
+    static func fitted(_ result: RunResult, maxBytes: Int) -> Data {
+        var data = WireJSON.encode(result)
+        var trimmed = result
+        let note = "\n\n[claude-runner: output truncated to fit the NATS max_payload of \(maxBytes) bytes]"
+        while data.count > maxBytes, !trimmed.output.isEmpty {
+            let excess = data.count - maxBytes + note.utf8.count + 64
+            let keep = max(0, trimmed.output.utf8.count - excess)
+            trimmed.output = String(decoding: trimmed.output.utf8.prefix(keep), as: UTF8.self)
+            data = WireJSON.encode(RunResult(id: trimmed.id, output: trimmed.output + note, error: trimmed.error))
+        }
+        return data
     }
 }

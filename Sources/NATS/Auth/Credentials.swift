@@ -31,6 +31,11 @@ public struct Credentials: Sendable, CustomStringConvertible {
     public let nkey: NKey
     /// Where the credentials came from: a file path or the name given to ``init(parsing:source:)``.
     public let source: String
+    /// The seed text, kept only so that callers can redact it from output (never printed).
+    private let seed: String
+
+    /// Strings that must never appear in a log, a result or a comment: the seed.
+    public var secrets: [String] { [seed] }
 
     /// Reads and parses a `.creds` file.
     ///
@@ -76,6 +81,7 @@ public struct Credentials: Sendable, CustomStringConvertible {
         }
         self.jwt = jwt
         self.source = source
+        self.seed = seed
     }
 
     /// Signs a server nonce with the user's key; see ``NKey/sign(nonce:)``.

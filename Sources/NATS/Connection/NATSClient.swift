@@ -52,7 +52,10 @@ public final class NATSClient: Service, Sendable {
         var nextReplyID: UInt64 = 0
         var buffered: [ClientOperation] = []
         var bufferedBytes = 0
-        var pongWaiters: [CheckedContinuation<Void, any Error>] = []
+        /// In PING order; a timed-out flush keeps its place (with no continuation) so that PONGs still match.
+        var pongWaiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>?)] = []
+        var nextPongWaiter = 0
+        var cancelledPongWaiters: Set<Int> = []
         var pingsOutstanding = 0
         var lastError: NATSError?
     }
@@ -111,7 +114,9 @@ public final class NATSClient: Service, Sendable {
         let operation = ClientOperation.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
         let channel: (any Channel)? = try state.withLock { state in
             guard !state.machine.isClosing else { throw NATSError.closed }
-            if let info = state.serverInfo, payload.readableBytes > info.maxPayload {
+            let headerBytes =
+                headers.map { $0.fields.reduce(12) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } } ?? 0
+            if let info = state.serverInfo, payload.readableBytes + headerBytes > info.maxPayload {
                 throw NATSError(.protocolError, "nats: maximum payload exceeded (\(info.maxPayload) bytes)")
             }
             if let channel = state.channel { return channel }
@@ -229,14 +234,40 @@ public final class NATSClient: Service, Sendable {
     }
 
     /// Sends PING and waits for the PONG: everything sent before has been processed by the server.
+    /// - Throws: ``NATSError`` `.timeout` after `timeout`, `.notConnected` when there is no connection.
     public func flush(timeout: Duration = .seconds(5)) async throws {
         let channel = state.withLock { $0.channel }
         guard let channel else { throw NATSError(.notConnected, "nats: not connected") }
+        let waiter = state.withLock { state -> Int in
+            state.nextPongWaiter += 1
+            return state.nextPongWaiter
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    self.state.withLock { $0.pongWaiters.append(continuation) }
-                    channel.writeAndFlush(ClientOperation.ping, promise: nil)
+                try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                        let cancelled = self.state.withLock { state in
+                            if state.cancelledPongWaiters.remove(waiter) != nil { return true }
+                            state.pongWaiters.append((waiter, continuation))
+                            return false
+                        }
+                        if cancelled {
+                            continuation.resume(throwing: CancellationError())
+                        } else {
+                            channel.writeAndFlush(ClientOperation.ping, promise: nil)
+                        }
+                    }
+                } onCancel: {
+                    // A timed-out flush leaves no waiter behind.
+                    let continuation = self.state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                        if let index = state.pongWaiters.firstIndex(where: { $0.id == waiter }) {
+                            defer { state.pongWaiters[index].continuation = nil }
+                            return state.pongWaiters[index].continuation
+                        }
+                        state.cancelledPongWaiters.insert(waiter)
+                        return nil
+                    }
+                    continuation?.resume(throwing: CancellationError())
                 }
             }
             group.addTask {
@@ -246,6 +277,7 @@ public final class NATSClient: Service, Sendable {
             defer { group.cancelAll() }
             try await group.next()
         }
+        state.withLock { _ = $0.cancelledPongWaiters.remove(waiter) }
     }
 
     // MARK: Connection loop
@@ -463,7 +495,7 @@ public final class NATSClient: Service, Sendable {
         case .pong:
             let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in
                 state.pingsOutstanding = 0
-                return state.pongWaiters.isEmpty ? nil : state.pongWaiters.removeFirst()
+                return state.pongWaiters.isEmpty ? nil : state.pongWaiters.removeFirst().continuation
             }
             waiter?.resume()
         case .info(let info):
@@ -542,7 +574,7 @@ public final class NATSClient: Service, Sendable {
             defer { state.pongWaiters.removeAll() }
             return state.pongWaiters
         }
-        for waiter in waiters { waiter.resume(throwing: error) }
+        for waiter in waiters { waiter.continuation?.resume(throwing: error) }
     }
 
     /// After the loop ends: every subscription ends and every waiter fails.

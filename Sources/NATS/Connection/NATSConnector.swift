@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -22,7 +23,14 @@ struct NATSConnector: Sendable {
         let isTLS: Bool
     }
 
+    /// Opens the connection. The TCP connect has ``connectTimeout``; so does the WebSocket upgrade (TLS
+    /// included for wss://), so a peer that accepts TCP and then stalls is dropped. (For nats:// and tls://
+    /// the client's handshake timer covers INFO and TLS.)
     func connect() async throws -> Connection {
+        try await open(recordingChannelIn: NIOLockedValueBox(nil))
+    }
+
+    private func open(recordingChannelIn opened: NIOLockedValueBox<(any Channel)?>) async throws -> Connection {
         let forwarder = InboundForwarder()
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.milliseconds(Int64(connectTimeout.components.seconds * 1000)))
@@ -32,13 +40,14 @@ struct NATSConnector: Sendable {
         switch url.scheme {
         case .nats, .tls:
             let channel = try await bootstrap.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                opened.withLockedValue { $0 = channel }
+                return channel.eventLoop.makeCompletedFuture {
                     try Self.addCodec(to: channel, forwarder: forwarder, maxPayload: maxPayload)
                 }
             }.connect(host: url.host, port: url.port).get()
             return Connection(channel: channel, operations: forwarder.operations, isTLS: false)
         case .ws, .wss:
-            let channel = try await connectWebSocket(bootstrap: bootstrap, forwarder: forwarder)
+            let channel = try await connectWebSocket(bootstrap: bootstrap, forwarder: forwarder, opened: opened)
             return Connection(channel: channel, operations: forwarder.operations, isTLS: url.scheme == .wss)
         }
     }
@@ -61,13 +70,16 @@ struct NATSConnector: Sendable {
         ])
     }
 
-    private func connectWebSocket(bootstrap: ClientBootstrap, forwarder: InboundForwarder) async throws -> any Channel {
+    private func connectWebSocket(
+        bootstrap: ClientBootstrap, forwarder: InboundForwarder, opened: NIOLockedValueBox<(any Channel)?>
+    ) async throws -> any Channel {
         let url = url
         let maxPayload = maxPayload
         let sslContext = url.scheme == .wss ? try NIOSSLContext(configuration: tlsConfiguration) : nil
         let upgrade: EventLoopFuture<(any Channel)?> = try await bootstrap.connect(host: url.host, port: url.port) {
             channel in
-            channel.eventLoop.makeCompletedFuture {
+            opened.withLockedValue { $0 = channel }
+            return channel.eventLoop.makeCompletedFuture {
                 if let sslContext {
                     let handler = try NIOSSLClientHandler(
                         context: sslContext, serverHostname: url.hostIsIPAddress ? nil : url.host)
@@ -96,7 +108,35 @@ struct NATSConnector: Sendable {
                     configuration: pipeline)
             }
         }
-        guard let channel = try await upgrade.get() else {
+        // The upgrade future never completes if the peer stalls (or closes): bound it.
+        guard let connected = opened.withLockedValue({ $0 }) else {
+            throw NATSError(.connectionFailed, "\(url): connection closed while connecting")
+        }
+        let bounded = connected.eventLoop.makePromise(of: (any Channel)?.self)
+        let settled = NIOLockedValueBox(false)
+        upgrade.whenComplete { result in
+            guard
+                settled.withLockedValue({
+                    let first = !$0; $0 = true; return first
+                })
+            else { return }
+            bounded.completeWith(result)
+        }
+        let timeout = connected.eventLoop.scheduleTask(
+            in: .nanoseconds(
+                Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds
+                    / 1_000_000_000)
+        ) {
+            guard
+                settled.withLockedValue({
+                    let first = !$0; $0 = true; return first
+                })
+            else { return }
+            bounded.fail(NATSError(.connectionFailed, "\(url): no answer within \(connectTimeout) while connecting"))
+            connected.close(promise: nil)
+        }
+        defer { timeout.cancel() }
+        guard let channel = try await bounded.futureResult.get() else {
             throw NATSError(.connectionFailed, "\(url): the server did not accept the WebSocket upgrade")
         }
         return channel

@@ -21,6 +21,7 @@ public final class NATSService: Service, Sendable {
     let logger: Logger
     private let started = Date()
     private let stats: Mutex<[String: EndpointStats]>
+    private let endpointSubscriptions = Mutex<[NATSSubscription]>([])
 
     struct EndpointStats {
         var requests = 0
@@ -47,6 +48,7 @@ public final class NATSService: Service, Sendable {
         var subscriptions: [(NATSSubscription, @Sendable (NATSMessage) async -> Void)] = []
         for endpoint in endpoints {
             let subscription = try client.subscribe(to: endpoint.subject, queueGroup: endpoint.queueGroup)
+            endpointSubscriptions.withLock { $0.append(subscription) }
             subscriptions.append((subscription, { [self] message in await self.handle(message, endpoint: endpoint) }))
         }
         for verb in ["PING", "INFO", "STATS"] {
@@ -80,6 +82,13 @@ public final class NATSService: Service, Sendable {
         logger.info("NATS service stopped", metadata: ["service": "\(name)"])
     }
 
+    /// Unsubscribes the endpoints: no new request reaches this instance (the queue group sends them to
+    /// the others); handlers in flight still reply. Discovery keeps answering until ``run()`` ends.
+    public func stopAccepting() {
+        let subscriptions = endpointSubscriptions.withLock { $0 }
+        for subscription in subscriptions { subscription.unsubscribe() }
+    }
+
     private func handle(_ message: NATSMessage, endpoint: NATSServiceEndpoint) async {
         let started = ContinuousClock.now
         let reply = await endpoint.handler(message)
@@ -97,7 +106,15 @@ public final class NATSService: Service, Sendable {
         do {
             switch reply {
             case .success(let payload):
-                try client.publish(payload, to: replyTo)
+                do {
+                    try client.publish(payload, to: replyTo)
+                } catch let error as NATSError where error.kind == .protocolError {
+                    // Too large for the server: say so instead of leaving the caller to time out.
+                    var headers = NATSHeaders()
+                    headers.add(name: "Nats-Service-Error", value: Self.headerValue("reply too large: \(error)"))
+                    headers.add(name: "Nats-Service-Error-Code", value: "500")
+                    try client.publish(ByteBuffer(), to: replyTo, headers: headers)
+                }
             case .error(let code, let description):
                 var headers = NATSHeaders()
                 headers.add(name: "Nats-Service-Error", value: Self.headerValue(description))
@@ -109,10 +126,11 @@ public final class NATSService: Service, Sendable {
         }
     }
 
-    /// Header values are one line.
+    /// Header values are one line, and short enough never to break the server's payload limit.
     static func headerValue(_ text: String) -> String {
         let oneLine = text.split(whereSeparator: \.isNewline).joined(separator: " ")
-        return oneLine.isEmpty ? "error" : oneLine
+        guard !oneLine.isEmpty else { return "error" }
+        return oneLine.count > 1024 ? String(oneLine.prefix(1024)) + "…" : oneLine
     }
 
     private func discovery(_ verb: String, _ message: NATSMessage) {
