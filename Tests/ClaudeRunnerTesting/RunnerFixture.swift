@@ -25,6 +25,20 @@ public struct RunnerFixture: Sendable {
 
     public var workDir: String { config.workDir }
 
+    /// `PATH` with the fake `claude` first, for the binaries under test.
+    public var pathWithFakeClaude: String {
+        claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+    }
+
+    /// Writes `config.yaml` into this fixture's config directory (created if needed) for tests that start
+    /// the binaries; returns the directory, for `--path`.
+    public func writeConfigFile(_ yaml: String) throws -> String {
+        let path = directory.appending("config")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try yaml.write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// Entries in `workDir` (run workspaces and issue task roots).
     public func workDirEntries() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: workDir)) ?? []).sorted()

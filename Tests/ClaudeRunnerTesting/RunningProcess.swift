@@ -64,9 +64,25 @@ private final class PIDBox: @unchecked Sendable {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 public func freeLoopbackPort() throws -> Int {
+    let (descriptor, port) = try boundLoopbackSocket()
+    close(descriptor)
+    return port
+}
+
+/// A socket listening on 127.0.0.1 that never accepts: the kernel completes TCP handshakes and then
+/// nothing answers (a stalled peer). Close the descriptor when done.
+public func silentLoopbackListener() throws -> (descriptor: Int32, port: Int) {
+    let (descriptor, port) = try boundLoopbackSocket()
+    guard listen(descriptor, 8) == 0 else {
+        close(descriptor)
+        throw Command.Failure(description: "listen() failed")
+    }
+    return (descriptor, port)
+}
+
+private func boundLoopbackSocket() throws -> (Int32, Int) {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw Command.Failure(description: "socket() failed") }
-    defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
@@ -77,6 +93,9 @@ public func freeLoopbackPort() throws -> Int {
             bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
         }
     }
-    guard bound else { throw Command.Failure(description: "bind() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        close(descriptor)
+        throw Command.Failure(description: "bind() failed")
+    }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }

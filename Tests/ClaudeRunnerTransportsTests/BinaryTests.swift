@@ -10,24 +10,16 @@ import Testing
 /// The two executables, run as a user runs them.
 @Suite("claude-runner and claude-runner-client binaries")
 struct BinaryTests {
-    /// A config directory with `config.yaml` holding `yaml`.
-    func configDirectory(_ fixture: RunnerFixture, _ yaml: String) throws -> String {
-        let path = fixture.directory.appending("config")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try yaml.write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
-        return path
-    }
-
     /// Starts `claude-runner --http` for `fixture` with the fake claude first on PATH.
     func startServer(
         _ fixture: RunnerFixture, yaml: String = "", environment: [String: String?] = [:]
     ) async throws
         -> (RunningProcess, String)
     {
-        let path = try configDirectory(fixture, yaml)
+        let path = try fixture.writeConfigFile(yaml)
         let port = try freeLoopbackPort()
         var environment = environment
-        environment["PATH"] = fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+        environment["PATH"] = fixture.pathWithFakeClaude
         let server = RunningProcess(
             Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path], environment: environment)
         try await server.waitFor("HTTP transport listening")
@@ -52,7 +44,7 @@ struct BinaryTests {
     func badConfig() async throws {
         let fixture = try RunnerFixture()
         defer { fixture.directory.remove() }
-        let path = try configDirectory(fixture, "model: m\nmaxTurns: lots\n")
+        let path = try fixture.writeConfigFile("model: m\nmaxTurns: lots\n")
         let output = try await Command.output(Binaries.server, ["--http", "--path", path])
         #expect(output.exit == .exited(1))
         #expect(output.standardError.contains("\(path)/config.yaml:2: key 'maxTurns': expected an integer"))
@@ -206,9 +198,9 @@ struct BinaryTests {
             let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "done"])
             defer { fixture.directory.remove() }
             let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
-            let path = try configDirectory(fixture, "github:\n  baseURL: \(url)\n  token: ghp_config_token\n")
+            let path = try fixture.writeConfigFile("github:\n  baseURL: \(url)\n  token: ghp_config_token\n")
             let environment: [String: String?] = [
-                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
+                "PATH": fixture.pathWithFakeClaude,
                 "GITHUB_TOKEN": nil,
             ]
 
@@ -257,14 +249,12 @@ struct ShutdownTests {
     func graceEnds() async throws {
         let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "120", "IGNORE_TERM": "1"])
         defer { fixture.directory.remove() }
-        let path = fixture.directory.appending("config")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try "limits:\n  shutdownGrace: 1s\n".write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let path = try fixture.writeConfigFile("limits:\n  shutdownGrace: 1s\n")
         let port = try freeLoopbackPort()
         let server = RunningProcess(
             Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
             environment: [
-                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+                "PATH": fixture.pathWithFakeClaude
             ])
         defer { Task { await server.stop() } }
         try await server.waitFor("HTTP transport listening")

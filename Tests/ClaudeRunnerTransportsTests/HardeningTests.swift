@@ -75,7 +75,7 @@ struct AuthenticationTests {
         let server = RunningProcess(
             Binaries.server, ["--http", "--http-addr", "0.0.0.0:\(port)", "--path", path, "--log-level", "trace"],
             environment: [
-                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
+                "PATH": fixture.pathWithFakeClaude,
                 "CLAUDE_RUNNER_HTTP_TOKEN": "env-token-1122334455",
             ])
         defer { Task { await server.stop() } }
@@ -148,7 +148,7 @@ struct RecoveryTests {
             try "workDir: \(workDir)\ngithub:\n  baseURL: \(url)\n  token: ghp_recovery_token\n".write(
                 toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
             let environment: [String: String?] = [
-                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+                "PATH": fixture.pathWithFakeClaude
             ]
             let port = try freeLoopbackPort()
             let first = RunningProcess(
@@ -312,15 +312,13 @@ struct HTTPSTests {
         let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "over https"])
         defer { fixture.directory.remove() }
         let certificates = try await TestCertificates.make(in: fixture.directory)
-        let path = fixture.directory.appending("config")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try "http:\n  tls:\n    cert: \(certificates.certificateFile)\n    key: \(certificates.keyFile)\n".write(
-            toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let path = try fixture.writeConfigFile(
+            "http:\n  tls:\n    cert: \(certificates.certificateFile)\n    key: \(certificates.keyFile)\n")
         let port = try freeLoopbackPort()
         let server = RunningProcess(
             Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
             environment: [
-                "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+                "PATH": fixture.pathWithFakeClaude
             ])
         defer { Task { await server.stop() } }
         try await server.waitFor("HTTP transport listening")
@@ -341,10 +339,8 @@ struct HTTPSTests {
     func badCertificate() async throws {
         let fixture = try RunnerFixture()
         defer { fixture.directory.remove() }
-        let path = fixture.directory.appending("config")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try "http:\n  tls:\n    cert: /nonexistent/cert.pem\n    key: /nonexistent/key.pem\n".write(
-            toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+        let path = try fixture.writeConfigFile(
+            "http:\n  tls:\n    cert: /nonexistent/cert.pem\n    key: /nonexistent/key.pem\n")
         let output = try await Command.output(
             Binaries.server, ["--http", "--http-addr", "127.0.0.1:0", "--path", path])
         #expect(output.exit == .exited(1))
@@ -356,19 +352,8 @@ struct HTTPSTests {
 struct ReviewFixTests {
     @Test("a NATS peer that accepts TCP and then says nothing is dropped after the connect timeout")
     func stalledPeer() async throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (descriptor, port) = try silentLoopbackListener()
         defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-            }
-        }
-        listen(descriptor, 8)  // never accepted: the kernel completes the handshake, nobody answers
-        let port = Int(UInt16(bigEndian: address.sin_port))
         for url in ["ws://127.0.0.1:\(port)", "nats://127.0.0.1:\(port)"] {
             let client = NATSClient(
                 options: NATSClientOptions(
@@ -431,14 +416,11 @@ struct ReviewFixTests {
             let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60"])
             defer { fixture.directory.remove() }
             let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
-            let path = fixture.directory.appending("config")
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            try "github:\n  baseURL: \(url)\n  token: ghp_signal_token\n".write(
-                toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
+            let path = try fixture.writeConfigFile("github:\n  baseURL: \(url)\n  token: ghp_signal_token\n")
             let process = RunningProcess(
                 Binaries.server, ["run-issue", "--path", path, "--repo", git.remote, "--issue-number", "21"],
                 environment: [
-                    "PATH": fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+                    "PATH": fixture.pathWithFakeClaude
                 ])
             defer { Task { await process.stop() } }
             try await fixture.claude.waitUntilStarted()

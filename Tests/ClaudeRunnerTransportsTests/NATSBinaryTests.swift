@@ -10,17 +10,11 @@ import Testing
 /// The binaries over NATS, as an operator and a GitHub Action use them.
 @Suite("claude-runner over NATS (binaries)")
 struct NATSBinaryTests {
+    /// A config directory whose `id` file enables NATS for `edge`.
     func configDirectory(_ fixture: RunnerFixture, edge: String) throws -> String {
-        let path = fixture.directory.appending("config")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let path = try fixture.writeConfigFile("workDir: \(fixture.directory.appending("work"))\n")
         try "\(edge)\n".write(toFile: path + "/id", atomically: true, encoding: .utf8)
-        try "workDir: \(fixture.directory.appending("work"))\n".write(
-            toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
         return path
-    }
-
-    func pathWithFakeClaude(_ fixture: RunnerFixture) -> String {
-        fixture.claude.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
     }
 
     @Test("the id file enables NATS; the client reaches the runner by edge id; SIGTERM exits 0")
@@ -31,7 +25,7 @@ struct NATSBinaryTests {
         defer { fixture.directory.remove() }
         let path = try configDirectory(fixture, edge: "edge-42")
         let server = RunningProcess(
-            Binaries.server, ["--path", path], environment: ["PATH": pathWithFakeClaude(fixture), "NATS_URL": nats.url])
+            Binaries.server, ["--path", path], environment: ["PATH": fixture.pathWithFakeClaude, "NATS_URL": nats.url])
         defer { Task { await server.stop() } }
         try await server.waitFor("NATS service registered")
 
@@ -71,7 +65,7 @@ struct NATSBinaryTests {
         let path = try configDirectory(fixture, edge: "edge-late")
         let url = "nats://127.0.0.1:\(port)"
         let server = RunningProcess(
-            Binaries.server, ["--path", path, "--nats", url], environment: ["PATH": pathWithFakeClaude(fixture)])
+            Binaries.server, ["--path", path, "--nats", url], environment: ["PATH": fixture.pathWithFakeClaude])
         defer { Task { await server.stop() } }
         try await server.waitFor("NATS connection failed; retrying")
         #expect(!server.hasExited)
@@ -94,7 +88,7 @@ struct NATSBinaryTests {
         defer { fixture.directory.remove() }
         let path = try configDirectory(fixture, edge: "edge-7")
         let server = RunningProcess(
-            Binaries.server, ["--path", path, "--nats", nats.url], environment: ["PATH": pathWithFakeClaude(fixture)])
+            Binaries.server, ["--path", path, "--nats", nats.url], environment: ["PATH": fixture.pathWithFakeClaude])
         defer { Task { await server.stop() } }
         try await server.waitFor("NATS service registered")
         let request = Task {
@@ -119,7 +113,7 @@ struct NATSBinaryTests {
         let path = try configDirectory(fixture, edge: "edge-1")
         let server = RunningProcess(
             Binaries.server, ["--path", path, "--nats", "nats://wrong-token@127.0.0.1:\(nats.port)"],
-            environment: ["PATH": pathWithFakeClaude(fixture)])
+            environment: ["PATH": fixture.pathWithFakeClaude])
         defer { Task { await server.stop() } }
         try await server.waitFor("authorization violation")
         #expect(!server.hasExited)
