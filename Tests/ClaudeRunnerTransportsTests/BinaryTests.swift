@@ -16,14 +16,8 @@ struct BinaryTests {
     ) async throws
         -> (RunningProcess, String)
     {
-        let path = try fixture.writeConfigFile(yaml)
-        let port = try freeLoopbackPort()
-        var environment = environment
-        environment["PATH"] = fixture.pathWithFakeClaude
-        let server = RunningProcess(
-            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path], environment: environment)
-        try await server.waitFor("HTTP transport listening")
-        return (server, "http://127.0.0.1:\(port)")
+        let server = try await fixture.startServer(yaml: yaml, environment: environment)
+        return (server.process, server.endpoint)
     }
 
     func client(_ arguments: [String], environment: [String: String?] = [:]) async throws -> Command.Output {
@@ -249,18 +243,12 @@ struct ShutdownTests {
     func graceEnds() async throws {
         let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "120", "IGNORE_TERM": "1"])
         defer { fixture.directory.remove() }
-        let path = try fixture.writeConfigFile("limits:\n  shutdownGrace: 1s\n")
-        let port = try freeLoopbackPort()
-        let server = RunningProcess(
-            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
-            environment: [
-                "PATH": fixture.pathWithFakeClaude
-            ])
+        let runner = try await fixture.startServer(yaml: "limits:\n  shutdownGrace: 1s\n")
+        let server = runner.process
         defer { Task { await server.stop() } }
-        try await server.waitFor("HTTP transport listening")
         let request = Task {
             try await Command.output(
-                Binaries.client, ["--transport", "http", "--endpoint", "http://127.0.0.1:\(port)", "--prompt", "long"])
+                Binaries.client, ["--transport", "http", "--endpoint", runner.endpoint, "--prompt", "long"])
         }
         try await fixture.claude.waitUntilStarted()
         let pid = try #require(fixture.claude.processID)
@@ -276,15 +264,13 @@ struct ShutdownTests {
     func addressInUse() async throws {
         let fixture = try RunnerFixture()
         defer { fixture.directory.remove() }
-        let port = try freeLoopbackPort()
-        let first = RunningProcess(
-            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", fixture.directory.appending("a")])
-        defer { Task { await first.stop() } }
-        try await first.waitFor("HTTP transport listening")
+        let first = try await fixture.startServer()
+        defer { Task { await first.process.stop() } }
         let second = try await Command.output(
-            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", fixture.directory.appending("b")])
+            Binaries.server,
+            ["--http", "--http-addr", "127.0.0.1:\(first.port)", "--path", fixture.directory.appending("b")])
         #expect(second.exit != .exited(0))
         #expect(second.standardError.contains("claude-runner: stopped"))
-        await first.stop()
+        await first.process.stop()
     }
 }

@@ -53,34 +53,24 @@ struct AuthenticationTests {
             #expect(refused.exit == .exited(1))
             #expect(refused.standardError.contains("refusing to serve HTTP"))
         }
-        try "http:\n  insecure: true\n".write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
-        let port = try freeLoopbackPort()
-        let insecure = RunningProcess(Binaries.server, ["--http", "--http-addr", "0.0.0.0:\(port)", "--path", path])
-        defer { Task { await insecure.stop() } }
-        try await insecure.waitFor("HTTP transport listening")
-        #expect(await insecure.standardError.contains("without authentication (http.insecure is true)"))
-        await insecure.stop()
+        let insecure = try await fixture.startServer(yaml: "http:\n  insecure: true\n", host: "0.0.0.0")
+        defer { Task { await insecure.process.stop() } }
+        #expect(await insecure.process.standardError.contains("without authentication (http.insecure is true)"))
+        await insecure.process.stop()
     }
 
     @Test("the client sends the token from --token-file or CLAUDE_RUNNER_TOKEN; no token reaches a log")
     func clientToken() async throws {
         let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "authorised"])
         defer { fixture.directory.remove() }
-        let path = fixture.directory.appending("config")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let tokenFile = fixture.directory.appending("token")
         try "# the runner's token\nfile-token-0987654321\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        try "http:\n  tokenFile: \(tokenFile)\n".write(toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
-        let port = try freeLoopbackPort()
-        let server = RunningProcess(
-            Binaries.server, ["--http", "--http-addr", "0.0.0.0:\(port)", "--path", path, "--log-level", "trace"],
-            environment: [
-                "PATH": fixture.pathWithFakeClaude,
-                "CLAUDE_RUNNER_HTTP_TOKEN": "env-token-1122334455",
-            ])
+        let started = try await fixture.startServer(
+            yaml: "http:\n  tokenFile: \(tokenFile)\n", host: "0.0.0.0", arguments: ["--log-level", "trace"],
+            environment: ["CLAUDE_RUNNER_HTTP_TOKEN": "env-token-1122334455"])
+        let server = started.process
         defer { Task { await server.stop() } }
-        try await server.waitFor("HTTP transport listening")
-        let endpoint = "http://127.0.0.1:\(port)"
+        let endpoint = started.endpoint
         let withFile = try await Command.output(
             Binaries.client,
             ["--transport", "http", "--endpoint", endpoint, "--prompt", "p", "--token-file", tokenFile])
@@ -142,19 +132,11 @@ struct RecoveryTests {
             let fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60"])
             defer { fixture.directory.remove() }
             let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
-            let path = fixture.directory.appending("config")
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let workDir = fixture.directory.appending("work")
-            try "workDir: \(workDir)\ngithub:\n  baseURL: \(url)\n  token: ghp_recovery_token\n".write(
-                toFile: path + "/config.yaml", atomically: true, encoding: .utf8)
-            let environment: [String: String?] = [
-                "PATH": fixture.pathWithFakeClaude
-            ]
-            let port = try freeLoopbackPort()
-            let first = RunningProcess(
-                Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
-                environment: environment)
-            try await first.waitFor("HTTP transport listening")
+            let yaml = "workDir: \(workDir)\ngithub:\n  baseURL: \(url)\n  token: ghp_recovery_token\n"
+            let started = try await fixture.startServer(yaml: yaml)
+            let first = started.process
+            let port = started.port
             let accepted = try await Command.output(
                 Binaries.client,
                 [
@@ -177,11 +159,8 @@ struct RecoveryTests {
             #expect(FileManager.default.text(at: taskRoot + "/.claude-runner/state.json")?.contains("running") == true)
             #expect(FileManager.default.fileExists(atPath: taskRoot + "/.claude-runner/lock.json"))
 
-            let second = RunningProcess(
-                Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
-                environment: environment)
+            let second = try await fixture.startServer(yaml: yaml, port: port).process
             defer { Task { await second.stop() } }
-            try await second.waitFor("HTTP transport listening")
             let comments = await github.comments(repo: "acme/widgets", number: 11)
             #expect(comments.count == 2)
             #expect(comments.last?.contains("The run was interrupted") == true)
@@ -312,16 +291,11 @@ struct HTTPSTests {
         let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "over https"])
         defer { fixture.directory.remove() }
         let certificates = try await TestCertificates.make(in: fixture.directory)
-        let path = try fixture.writeConfigFile(
-            "http:\n  tls:\n    cert: \(certificates.certificateFile)\n    key: \(certificates.keyFile)\n")
-        let port = try freeLoopbackPort()
-        let server = RunningProcess(
-            Binaries.server, ["--http", "--http-addr", "127.0.0.1:\(port)", "--path", path],
-            environment: [
-                "PATH": fixture.pathWithFakeClaude
-            ])
+        let started = try await fixture.startServer(
+            yaml: "http:\n  tls:\n    cert: \(certificates.certificateFile)\n    key: \(certificates.keyFile)\n")
+        let server = started.process
+        let port = started.port
         defer { Task { await server.stop() } }
-        try await server.waitFor("HTTP transport listening")
         let body = try await Command.run(
             "curl",
             [

@@ -27,10 +27,6 @@ struct NATSConnector: Sendable {
     /// included for wss://), so a peer that accepts TCP and then stalls is dropped. (For nats:// and tls://
     /// the client's handshake timer covers INFO and TLS.)
     func connect() async throws -> Connection {
-        try await open(recordingChannelIn: NIOLockedValueBox(nil))
-    }
-
-    private func open(recordingChannelIn opened: NIOLockedValueBox<(any Channel)?>) async throws -> Connection {
         let forwarder = InboundForwarder()
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.milliseconds(Int64(connectTimeout.components.seconds * 1000)))
@@ -40,14 +36,13 @@ struct NATSConnector: Sendable {
         switch url.scheme {
         case .nats, .tls:
             let channel = try await bootstrap.channelInitializer { channel in
-                opened.withLockedValue { $0 = channel }
-                return channel.eventLoop.makeCompletedFuture {
+                channel.eventLoop.makeCompletedFuture {
                     try Self.addCodec(to: channel, forwarder: forwarder, maxPayload: maxPayload)
                 }
             }.connect(host: url.host, port: url.port).get()
             return Connection(channel: channel, operations: forwarder.operations, isTLS: false)
         case .ws, .wss:
-            let channel = try await connectWebSocket(bootstrap: bootstrap, forwarder: forwarder, opened: opened)
+            let channel = try await connectWebSocket(bootstrap: bootstrap, forwarder: forwarder)
             return Connection(channel: channel, operations: forwarder.operations, isTLS: url.scheme == .wss)
         }
     }
@@ -70,9 +65,9 @@ struct NATSConnector: Sendable {
         ])
     }
 
-    private func connectWebSocket(
-        bootstrap: ClientBootstrap, forwarder: InboundForwarder, opened: NIOLockedValueBox<(any Channel)?>
-    ) async throws -> any Channel {
+    private func connectWebSocket(bootstrap: ClientBootstrap, forwarder: InboundForwarder) async throws -> any Channel {
+        // The channel, known as soon as TCP connects, so that a stalled upgrade can be timed out.
+        let opened = NIOLockedValueBox<(any Channel)?>(nil)
         let url = url
         let maxPayload = maxPayload
         let sslContext = url.scheme == .wss ? try NIOSSLContext(configuration: tlsConfiguration) : nil

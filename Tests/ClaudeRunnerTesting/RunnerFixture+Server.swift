@@ -1,0 +1,30 @@
+import Foundation
+
+extension RunnerFixture {
+    /// The `claude-runner` binary serving HTTP for this fixture, as an operator starts it.
+    public struct ServerUnderTest: Sendable {
+        public let process: RunningProcess
+        public let port: Int
+        /// The config directory given as `--path`.
+        public let path: String
+        /// `http://127.0.0.1:<port>` (what a client on this machine uses, whatever the listen host).
+        public var endpoint: String { "http://127.0.0.1:\(port)" }
+    }
+
+    /// Writes `yaml` as `config.yaml`, starts `claude-runner --http` on `host` (a free port unless `port` is
+    /// given) with the fake `claude` first on `PATH`, and waits until it listens.
+    public func startServer(
+        yaml: String = "", host: String = "127.0.0.1", port: Int? = nil, arguments: [String] = [],
+        environment: [String: String?] = [:]
+    ) async throws -> ServerUnderTest {
+        let path = try writeConfigFile(yaml)
+        let port = try port ?? freeLoopbackPort()
+        var environment = environment
+        environment["PATH"] = pathWithFakeClaude
+        let process = RunningProcess(
+            Binaries.server, ["--http", "--http-addr", "\(host):\(port)", "--path", path] + arguments,
+            environment: environment)
+        try await process.waitFor("HTTP transport listening")
+        return ServerUnderTest(process: process, port: port, path: path)
+    }
+}
