@@ -3,6 +3,7 @@ import ClaudeRunnerClient
 import ClaudeRunnerTesting
 import Foundation
 import NATS
+import NIOCore
 import Testing
 
 #if canImport(Glibc)
@@ -407,5 +408,48 @@ struct ReviewFixTests {
             #expect(comments.last?.contains("interrupted") == true)
             #expect(await github.labels(repo: "acme/widgets", number: 21).contains("agent-failed"))
         }
+    }
+}
+
+@Suite("shutdown gate")
+struct ShutdownGateTests {
+    @Test("once the runner stops accepting, new HTTP runs and issues get 503 and nothing runs")
+    func httpRefusesNewWork() async throws {
+        let fixture = try RunnerFixture()
+        defer { fixture.directory.remove() }
+        try await RunnerServer.with(fixture) { [fixture] server in
+            server.service.stopAccepting()
+            let run = try await server.post("/api/run", #"{"prompt":"p"}"#)
+            #expect(run.status == 503)
+            #expect(run.errorMessage == "runner is shutting down; not accepting new work")
+            let issue = try await server.post("/api/run-issue", #"{"repo":"a/b","issue_number":1}"#)
+            #expect(issue.status == 503)
+            #expect(!fixture.claude.wasCalled)
+        }
+    }
+
+    @Test("a NATS service that stops accepting leaves its endpoints (no responders) but still answers discovery")
+    func natsStopsAccepting() async throws {
+        let server = try await NATSServerProcess.start()
+        defer { Task { await server.shutdown() } }
+        try await NATSIntegrationTests.withClient(server.url) { client in
+            let service = NATSService(
+                client: client, name: "gate-test", version: "1.0.0",
+                endpoints: [NATSServiceEndpoint(name: "echo", subject: "gate.echo") { .success($0.payload) }],
+                logger: RunnerFixture.logger)
+            let running = Task { try await service.run() }
+            defer { running.cancel() }
+            try await eventually("endpoint up") {
+                (try? await client.request(ByteBuffer(string: "x"), to: "gate.echo", timeout: .seconds(1))) != nil
+            }
+            service.stopAccepting()
+            try await client.flush()
+            await #expect(throws: NATSError.noResponders) {
+                try await client.request(ByteBuffer(string: "x"), to: "gate.echo", timeout: .seconds(2))
+            }
+            let ping = try await client.request(ByteBuffer(), to: "$SRV.PING.gate-test", timeout: .seconds(2))
+            #expect(String(buffer: ping.payload).contains("io.nats.micro.v1.ping_response"))
+        }
+        await server.shutdown()
     }
 }
