@@ -126,6 +126,7 @@ let package = Package(
             dependencies: [
                 "ClaudeRunner",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/ClaudeRunnerTesting",
@@ -144,6 +145,8 @@ let package = Package(
         .testTarget(
             name: "ClaudeRunnerTests",
             dependencies: ["ClaudeRunner", "ClaudeRunnerTesting", .product(name: "Yams", package: "Yams")],
+            // Transcripts the real Claude Code CLI printed, read by path.
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

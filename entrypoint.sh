@@ -15,6 +15,12 @@ input() {
 transport="$(input TRANSPORT)"
 args=(--transport "${transport:-nats}")
 
+# Progress lines on stderr (the step's log) unless the input says false.
+progress="$(input PROGRESS)"
+case "${progress:-true}" in
+    true | True | TRUE | 1 | yes) args+=(--progress) ;;
+esac
+
 add() {
     local value
     value="$(input "$1")"

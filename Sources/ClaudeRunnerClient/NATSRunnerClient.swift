@@ -29,8 +29,12 @@ public struct NATSRunnerClient: Sendable {
         public let description: String
     }
 
+    /// Sends `request` and returns its Result.
+    /// - Parameter onEvent: When given, the request asks for its progress (`Claude-Runner-Progress` with a
+    ///   fresh `_INBOX.` subject) and each event is passed here as it arrives.
     public func send(
-        _ request: ClientRequest, logger: Logger = Logger(label: "claude-runner-client")
+        _ request: ClientRequest, logger: Logger = Logger(label: "claude-runner-client"),
+        onEvent: (@Sendable (RunEvent) -> Void)? = nil
     ) async throws
         -> RunResult
     {
@@ -70,12 +74,31 @@ public struct NATSRunnerClient: Sendable {
                 await client.close()
                 throw Failure(description: "nats connect: \(error)")
             }
+            var headers: NATSHeaders?
+            var progress: NATSSubscription?
+            if let onEvent, request.operation == "run" {
+                let inbox = NATSClient.newInbox()
+                let subscription = try client.subscribe(to: inbox)
+                progress = subscription
+                headers = ["Claude-Runner-Progress": inbox]
+                group.addTask {
+                    for await message in subscription {
+                        if let event = RunEvent.decode(Data(buffer: message.payload)) { onEvent(event) }
+                    }
+                    return nil
+                }
+            }
             let reply: NATSMessage
             do {
-                reply = try await client.request(payload, to: subject, timeout: timeout)
+                reply = try await client.request(payload, to: subject, headers: headers, timeout: timeout)
             } catch {
                 await client.close()
                 throw Failure(description: "request: \(error)")
+            }
+            if let progress {
+                // The runner publishes a run's last event just before it replies: let it arrive.
+                try? await client.flush(timeout: .seconds(2))
+                progress.unsubscribe()
             }
             await client.close()
             if let message = reply.headers?["Nats-Service-Error"] {

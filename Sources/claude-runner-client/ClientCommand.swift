@@ -47,6 +47,12 @@ struct ClientCommand: AsyncParsableCommand {
         help: "File holding the HTTP bearer token (env CLAUDE_RUNNER_TOKEN holds the token itself)")
     var tokenFile: String?
 
+    @Flag(
+        name: .customLong("progress"), help: "Print the run's progress on stderr, one line per event (env: PROGRESS=1)")
+    var progress = false
+    @Flag(name: .customLong("json"), help: "Print the Result JSON on stdout instead of the output text")
+    var json = false
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         func value(_ flag: String?, _ variable: String) -> String? {
@@ -71,6 +77,12 @@ struct ClientCommand: AsyncParsableCommand {
             throw fail(error.description)
         }
 
+        let showProgress = progress || ["1", "true", "yes"].contains(environment["PROGRESS"]?.lowercased() ?? "")
+        let onEvent: (@Sendable (RunEvent) -> Void)? =
+            showProgress
+            ? { @Sendable event in FileHandle.standardError.write(Data((ProgressLine.format(event) + "\n").utf8)) }
+            : nil
+
         let result: RunResult
         switch value(transport, "TRANSPORT") ?? "nats" {
         case "http":
@@ -79,7 +91,7 @@ struct ClientCommand: AsyncParsableCommand {
             }
             let token = try bearerToken(environment: environment)
             do {
-                result = try await HTTPRunnerClient(endpoint: endpoint, token: token).send(request)
+                result = try await HTTPRunnerClient(endpoint: endpoint, token: token).send(request, onEvent: onEvent)
             } catch let error as HTTPRunnerClient.Failure {
                 throw fail(error.description)
             }
@@ -90,7 +102,7 @@ struct ClientCommand: AsyncParsableCommand {
                 credentialsFile: value(natsCreds, "NATS_CREDS"),
                 edgeID: edge)
             do {
-                result = try await client.send(request)
+                result = try await client.send(request, onEvent: onEvent)
             } catch let error as NATSRunnerClient.Failure {
                 throw fail(error.description)
             }
@@ -101,8 +113,15 @@ struct ClientCommand: AsyncParsableCommand {
         if let error = result.error, !error.isEmpty {
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
         }
-        if !result.output.isEmpty {
+        if json {
+            FileHandle.standardOutput.write(WireJSON.encode(result) + Data("\n".utf8))
+        } else if !result.output.isEmpty {
             FileHandle.standardOutput.write(Data(result.output.utf8))
+        }
+        do {
+            try GitHubStepOutputs.write(result, environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("write GitHub step outputs: \(error.localizedDescription)\n".utf8))
         }
         if let outputFile = value(outputFile, "OUTPUT_FILE") {
             let path = OutputFile.resolve(outputFile, environment: environment)

@@ -56,6 +56,7 @@ struct RunIssue: AsyncParsableCommand {
             }
 
             let service = RunnerService(config: config, scheduler: nil, logger: logger)
+            for warning in service.startupWarnings() { logger.warning("\(warning)") }
             do {
                 try service.prepareWorkDir()
             } catch {
@@ -64,7 +65,8 @@ struct RunIssue: AsyncParsableCommand {
             let task: IssueTask
             do {
                 task = try await service.prepareIssue(
-                    RunIssueRequest(repo: repo, ref: value(ref, "REF"), issueNumber: number), logger: logger)
+                    RunIssueRequest(repo: repo, ref: value(ref, "REF"), issueNumber: number), transport: .cli,
+                    logger: logger)
             } catch let error as RunnerError {
                 throw StartupError(error.message)
             }

@@ -48,6 +48,7 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 throw StartupError("cannot create workDir \(config.workDir): \(error.localizedDescription)")
             }
+            for warning in service.startupWarnings() { logger.warning("\(warning)") }
             let recovered = await service.recoverInterruptedIssues(logger: logger)
             if !recovered.isEmpty {
                 logger.warning("marked interrupted issue attempts as failed", metadata: ["tasks": "\(recovered)"])

@@ -21,6 +21,11 @@ public actor FakeGitHub {
     private var issues: [String: [String: Any]] = [:]
     private var failures: [String: (status: Int, remaining: Int, headers: [String: String])] = [:]
     public private(set) var comments: [String: [String]] = [:]
+    /// Every comment posted, by id, with its issue and current text (edits replace the text).
+    public private(set) var commentsByID: [Int: (issue: String, body: String)] = [:]
+    /// Each edit of a comment (`PATCH .../issues/comments/{id}`), in order.
+    public private(set) var commentEdits: [(id: Int, body: String)] = []
+    private var nextCommentID = 1001
     /// Requests to the git smart-HTTP endpoints (`/<owner>/<repo>.git/...`), with their Authorization header.
     public private(set) var gitRequests: [Call] = []
     /// Folder holding `<owner>/<repo>.git` bare repositories served over git's smart HTTP protocol, as
@@ -55,6 +60,17 @@ public actor FakeGitHub {
 
     public func comments(repo: String, number: Int) -> [String] { comments["\(repo)#\(number)"] ?? [] }
 
+    /// The text of comment `id` now (after edits).
+    public func comment(id: Int) -> String? { commentsByID[id]?.body }
+
+    /// The edits of comment `id`, oldest first.
+    public func edits(of id: Int) -> [String] { commentEdits.filter { $0.id == id }.map(\.body) }
+
+    /// The id of the `index`th comment posted on an issue.
+    public func commentID(repo: String, number: Int, index: Int) -> Int? {
+        commentsByID.filter { $0.value.issue == "\(repo)#\(number)" }.keys.sorted().dropFirst(index).first
+    }
+
     /// Calls other than reading an issue: what the runner changed on GitHub.
     public var writes: [Call] { calls.filter { $0.method != "GET" } }
 
@@ -65,8 +81,19 @@ public actor FakeGitHub {
             failures["\(method) \(path)"] = failure
             return (failure.status, failure.headers, #"{"message":"injected failure"}"#)
         }
-        // /repos/{owner}/{repo}/issues/{n}[/labels[/{name}] | /comments]
+        // /repos/{owner}/{repo}/issues/comments/{id}
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if parts.count == 6, parts[0] == "repos", parts[3] == "issues", parts[4] == "comments", let id = Int(parts[5]) {
+            guard method == "PATCH", var comment = commentsByID[id] else {
+                return (404, [:], #"{"message":"Not Found"}"#)
+            }
+            let request = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: String]
+            comment.body = request?["body"] ?? ""
+            commentsByID[id] = comment
+            commentEdits.append((id, comment.body))
+            return (200, [:], Self.json(["id": id, "body": comment.body]))
+        }
+        // /repos/{owner}/{repo}/issues/{n}[/labels[/{name}] | /comments]
         guard parts.count >= 5, parts[0] == "repos", parts[3] == "issues", let number = Int(parts[4]) else {
             return (404, [:], #"{"message":"Not Found"}"#)
         }
@@ -95,8 +122,17 @@ public actor FakeGitHub {
             return (200, [:], Self.json(labels))
         case ("POST", "comments"):
             let request = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: String]
-            comments[key, default: []].append(request?["body"] ?? "")
-            return (201, [:], #"{"id":1}"#)
+            let text = request?["body"] ?? ""
+            comments[key, default: []].append(text)
+            let id = nextCommentID
+            nextCommentID += 1
+            commentsByID[id] = (key, text)
+            return (201, [:], Self.json(["id": id, "body": text, "user": ["login": "claude-runner-bot"]]))
+        case ("GET", "comments"):
+            let list = commentsByID.filter { $0.value.issue == key }.sorted { $0.key < $1.key }.map {
+                ["id": $0.key, "body": $0.value.body, "user": ["login": "claude-runner-bot"]] as [String: Any]
+            }
+            return (200, [:], Self.json(list))
         default:
             return (404, [:], #"{"message":"Not Found"}"#)
         }
@@ -156,6 +192,7 @@ public actor FakeGitHub {
         router.on("**", method: .get) { request, context in try await self.respond(request, context) }
         router.on("**", method: .post) { request, context in try await self.respond(request, context) }
         router.on("**", method: .delete) { request, context in try await self.respond(request, context) }
+        router.on("**", method: .patch) { request, context in try await self.respond(request, context) }
         var logger = Logger(label: "fake-github")
         logger.logLevel = .critical
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()

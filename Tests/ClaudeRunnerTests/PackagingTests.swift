@@ -11,6 +11,8 @@ struct PackagingTests {
     static let inputs = [
         "transport", "prompt", "repo", "ref", "base-ref", "event", "pr-number", "issue-number", "nats-url",
         "nats-creds", "nats-creds-content", "edge-id", "endpoint", "output-file",
+        // Spec section 10.
+        "progress",
     ]
 
     /// Runs entrypoint.sh with `environment` and a stub client that records its argv.
@@ -60,6 +62,7 @@ struct PackagingTests {
         #expect(
             arguments == [
                 "--transport", "nats",
+                "--progress",
                 "--prompt", "Review \"this\" change, it's 'quoted'\nand multi-line",
                 "--repo", "https://github.com/acme/widgets.git",
                 "--ref", "feature/x y",
@@ -79,6 +82,14 @@ struct PackagingTests {
         #expect(FileManager.default.text(at: outputs) == "output-file=/github/workspace/out/claude.md\n")
     }
 
+    @Test("entrypoint.sh: progress false leaves --progress out")
+    func entrypointNoProgress() async throws {
+        let directory = try TemporaryDirectory("entrypoint-progress")
+        defer { directory.remove() }
+        let arguments = try await runEntrypoint(["INPUT_PROGRESS": "false", "INPUT_PROMPT": "hi"], in: directory)
+        #expect(arguments == ["--transport", "nats", "--prompt", "hi"])
+    }
+
     @Test("entrypoint.sh defaults: transport nats, creds written to RUNNER_TEMP, underscore names accepted")
     func entrypointDefaults() async throws {
         let directory = try TemporaryDirectory("entrypoint-defaults")
@@ -90,7 +101,7 @@ struct PackagingTests {
             ], in: directory)
         #expect(
             arguments == [
-                "--transport", "nats", "--event", "issue", "--issue-number", "42", "--nats-creds",
+                "--transport", "nats", "--progress", "--event", "issue", "--issue-number", "42", "--nats-creds",
                 directory.appending("user.creds"),
             ])
     }
@@ -108,7 +119,9 @@ struct PackagingTests {
         #expect(inputs["nats-url"]?["default"] as? String == "wss://nats.flarex.io")
         let runs = try #require(action["runs"] as? [String: Any])
         #expect(runs["using"] as? String == "docker")
-        #expect((action["outputs"] as? [String: Any])?["output-file"] != nil)
+        let outputs = try #require(action["outputs"] as? [String: [String: Any]])
+        #expect(Set(outputs.keys) == ["output-file", "run-id", "cost-usd", "num-turns"])
+        #expect(inputs["progress"]?["default"] as? String == "true")
 
         let entrypoint = try String(contentsOfFile: Self.root + "/entrypoint.sh", encoding: .utf8)
         for name in Self.inputs {

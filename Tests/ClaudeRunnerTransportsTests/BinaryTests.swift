@@ -59,7 +59,10 @@ struct BinaryTests {
         let output = try await client(["--transport", "http", "--endpoint", endpoint, "--prompt", "6 x 7?"])
         #expect(output.exit == .exited(0))
         #expect(output.standardOutput == "forty-two")
-        #expect(fixture.claude.arguments == ["-p", "6 x 7?", "--max-turns", "4"])
+        #expect(
+            fixture.claude.arguments == [
+                "-p", "6 x 7?", "--max-turns", "4", "--output-format", "stream-json", "--verbose",
+            ])
         #expect(fixture.claude.workingDirectory == workDir)
 
         // Every flag can come from the environment instead.

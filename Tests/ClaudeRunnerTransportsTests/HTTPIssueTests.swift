@@ -80,7 +80,8 @@ struct HTTPIssueTests {
             let taskRoot = fixture.workDir + "/gh-issue-acme-widgets-42"
             #expect(fixture.claude.workingDirectory == taskRoot + "/repo")
             let arguments = try #require(fixture.claude.arguments)
-            #expect(arguments.suffix(2) == ["--model", "claude-opus-4-7"])
+            #expect(
+                arguments.suffix(5) == ["--model", "claude-opus-4-7", "--output-format", "stream-json", "--verbose"])
             let prompt = try #require(fixture.claude.prompt)
             #expect(prompt.hasPrefix("You are claude-runner working on GitHub issue #42 in acme/widgets."))
             #expect(prompt.contains(Self.body))

@@ -19,7 +19,8 @@ struct HTTPRunTests {
             #expect(result.error == nil)
             // Go's encoding: field order id, output; HTML characters escaped; no error field.
             #expect(response.body == #"{"id":"\#(result.id)","output":"the answer \u003cok\u003e \u0026 done"}"#)
-            #expect(fixture.claude.arguments == ["-p", "What is 6 x 7?"])
+            #expect(
+                fixture.claude.arguments == ["-p", "What is 6 x 7?", "--output-format", "stream-json", "--verbose"])
             #expect(fixture.claude.workingDirectory == fixture.workDir)
             #expect(fixture.claude.standardInput == "")
             #expect(FileManager.default.fileExists(atPath: fixture.workDir))
@@ -41,7 +42,7 @@ struct HTTPRunTests {
             #expect(
                 fixture.claude.arguments == [
                     "-p", "review", "--allowedTools", "Read,Glob,Bash", "--max-turns", "12", "--model",
-                    "claude-sonnet-4-6",
+                    "claude-sonnet-4-6", "--output-format", "stream-json", "--verbose",
                 ])
         }
     }

@@ -114,7 +114,7 @@ struct NATSIntegrationTests {
             let result = try await Self.runner(server.url).send(.run(RunRequest(prompt: "hello")))
             #expect(result.output == "over nats")
             #expect(ULID.isValid(result.id))
-            #expect(fixture.claude.arguments == ["-p", "hello"])
+            #expect(fixture.claude.arguments == ["-p", "hello", "--output-format", "stream-json", "--verbose"])
 
             try await Self.withClient(server.url) { client in
                 let subject = "edges.edge-1.claude-runner.run"

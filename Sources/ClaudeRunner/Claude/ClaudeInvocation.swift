@@ -1,28 +1,42 @@
 /// The arguments of one `claude` run, in the order the original runner passes them:
 /// `-p <prompt>`, then `--dangerously-skip-permissions` or `--allowedTools A,B,C`, then `--max-turns N`,
-/// then `--model M`.
+/// then `--model M`; then what the runner adds (spec section 10): `--output-format stream-json --verbose`,
+/// `--max-budget-usd X` when a budget is configured, and `--resume <session>` when resuming.
 public struct ClaudeInvocation: Sendable, Equatable {
     public var prompt: String
     public var bypassPermissions: Bool
     public var allowedTools: [String]
     public var maxTurns: Int
     public var model: String?
+    public var maxBudgetUSD: Double?
+    /// A session to continue (`--resume`).
+    public var resumeSessionID: String?
+    /// Declares the host a disposable sandbox (`IS_SANDBOX=1`), which lets the CLI skip permissions as root.
+    public var sandboxed: Bool
+    /// Variables removed from Claude's environment on top of the runner's own secrets.
+    public var withheldEnvironment: [String]
 
     public init(
         prompt: String, bypassPermissions: Bool = false, allowedTools: [String] = [], maxTurns: Int = 0,
-        model: String? = nil
+        model: String? = nil, maxBudgetUSD: Double? = nil, resumeSessionID: String? = nil, sandboxed: Bool = false,
+        withheldEnvironment: [String] = []
     ) {
         self.prompt = prompt
         self.bypassPermissions = bypassPermissions
         self.allowedTools = allowedTools
         self.maxTurns = maxTurns
         self.model = model
+        self.maxBudgetUSD = maxBudgetUSD
+        self.resumeSessionID = resumeSessionID
+        self.sandboxed = sandboxed
+        self.withheldEnvironment = withheldEnvironment
     }
 
     /// A plain or review run: top-level config values only.
     public static func run(prompt: String, config: RunnerConfig) -> ClaudeInvocation {
         ClaudeInvocation(
-            prompt: prompt, allowedTools: config.allowedTools, maxTurns: config.maxTurns, model: config.model)
+            prompt: prompt, allowedTools: config.allowedTools, maxTurns: config.maxTurns, model: config.model,
+            maxBudgetUSD: config.maxBudgetUSD)
     }
 
     /// An issue run: `issue.*` values, falling back to the top level; `model` is already resolved
@@ -33,7 +47,9 @@ public struct ClaudeInvocation: Sendable, Equatable {
             bypassPermissions: config.issue.bypassPermissions,
             allowedTools: config.issue.allowedTools ?? config.allowedTools,
             maxTurns: config.issue.maxTurns ?? config.maxTurns,
-            model: model
+            model: model,
+            maxBudgetUSD: config.issue.maxBudgetUSD ?? config.maxBudgetUSD,
+            sandboxed: config.issue.sandboxed
         )
     }
 
@@ -48,6 +64,21 @@ public struct ClaudeInvocation: Sendable, Equatable {
         }
         if maxTurns > 0 { arguments += ["--max-turns", String(maxTurns)] }
         if let model, !model.isEmpty { arguments += ["--model", model] }
+        arguments += ["--output-format", "stream-json", "--verbose"]
+        if let maxBudgetUSD { arguments += ["--max-budget-usd", WireJSON.number(maxBudgetUSD)] }
+        if let resumeSessionID { arguments += ["--resume", resumeSessionID] }
         return arguments
+    }
+
+    /// Variables the runner's own secrets live in, never passed to Claude.
+    public static let runnerSecretVariables = ["CLAUDE_RUNNER_HTTP_TOKEN", "CLAUDE_RUNNER_TOKEN"]
+
+    /// Claude's environment on top of the runner's: the runner's own tokens removed, `IS_SANDBOX=1` when
+    /// the host is declared a sandbox.
+    public var environment: [String: String?] {
+        var environment: [String: String?] = [:]
+        for name in Self.runnerSecretVariables + withheldEnvironment { environment[name] = .some(nil) }
+        if sandboxed { environment["IS_SANDBOX"] = "1" }
+        return environment
     }
 }

@@ -1,12 +1,14 @@
 import Foundation
 import Logging
 
-/// Runs the `claude` executable for one run and turns what it printed into a Result's output and error.
+/// Runs the `claude` executable for one run and turns what it printed into a Result.
 ///
-/// The run is bounded: by ``RunnerConfig/Limits/runTimeout`` (wall clock) and, when set,
-/// ``RunnerConfig/Limits/idleTimeout`` (nothing printed for that long). A limit that fires stops the
-/// whole process group (SIGTERM, then SIGKILL after the termination grace) and the outcome says which
-/// limit it was and after how long.
+/// The run is bounded: by ``RunnerConfig/Limits/runTimeout`` (wall clock), by
+/// ``RunnerConfig/Limits/idleTimeout`` when set (nothing printed for that long), and once Claude's `result`
+/// event has arrived by ``RunnerConfig/Limits/afterResultGrace`` (the CLI can hang after its result while
+/// children hold stdout open). A limit stops the whole process group (SIGTERM, then SIGKILL after the
+/// termination grace). Cancelling the calling task stops it the same way; the outcome then says
+/// ``RunStatus/cancelled`` and carries whatever the run had produced.
 public struct ClaudeProcess: Sendable {
     public var executable: String
     public var limits: RunnerConfig.Limits
@@ -20,126 +22,113 @@ public struct ClaudeProcess: Sendable {
         self.redactor = redactor
     }
 
-    /// How a Claude run ended.
-    public struct Outcome: Sendable {
-        /// stdout, redacted; with a closing note when it was longer than the in-memory cap.
-        public var output: String
-        /// Set when Claude exited non-zero or a limit stopped it: stderr, or the exit reason.
-        public var error: String?
-        public var exit: ProcessExit?
-        /// `timeout` or `idle` when a limit ended the run.
-        public var limit: String?
-        public var processID: Int32?
-
-        public var succeeded: Bool { error == nil }
-    }
-
     /// Thrown when `claude` cannot be started at all (not installed, not on `PATH`).
     public struct LaunchFailure: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
 
-    /// Runs `invocation` in `directory`.
+    /// stderr kept per run; Claude's stderr is short unless something is badly wrong.
+    static let errorLimit = 1 << 20
+
+    /// Runs `invocation` in `directory`, sending progress to `progress`.
     /// - Parameters:
+    ///   - paths: Host paths to take out of events and Result fields.
     ///   - onStart: Called with claude's pid (also its process group id) once it runs.
-    ///   - onEvent: Sees every chunk of output as it arrives (progress reporting hooks in here).
+    /// - Throws: ``LaunchFailure`` when `claude` cannot be started.
     public func run(
-        _ invocation: ClaudeInvocation, in directory: String, logger: Logger,
-        onStart: @escaping @Sendable (Int32) -> Void = { _ in },
-        onEvent: @escaping @Sendable (ProcessOutputEvent) async -> Void = { _ in }
-    ) async throws -> Outcome {
+        _ invocation: ClaudeInvocation, in directory: String, paths: HostPaths, progress: RunProgress,
+        logger: Logger, onStart: @escaping @Sendable (Int32) -> Void = { _ in }
+    ) async throws -> ClaudeOutcome {
         let spec = ProcessSpec(
             executable: executable,
             arguments: invocation.arguments,
             workingDirectory: directory,
-            // The runner's own HTTP tokens are not Claude's business.
-            environment: ["CLAUDE_RUNNER_HTTP_TOKEN": nil, "CLAUDE_RUNNER_TOKEN": nil],
+            environment: invocation.environment,
             terminationGrace: terminationGrace
         )
-        let collector = OutputCollector(limit: limits.maxOutputBytes)
+        let reader = ClaudeOutputReader(
+            settings: .init(
+                outputLimit: limits.maxOutputBytes, errorLimit: min(Self.errorLimit, limits.maxOutputBytes),
+                redactor: redactor, paths: paths),
+            progress: progress)
         let processID = ProcessIDBox()
         let started = ContinuousClock.now
 
-        let ending: Ending = try await withThrowingTaskGroup(of: Ending.self) { group in
-            group.addTask {
-                do {
-                    let exit = try await ChildProcess.run(
-                        spec,
-                        onStart: { pid in
-                            processID.set(pid)
-                            onStart(pid)
-                        }
-                    ) { event in
-                        await collector.record(event)
-                        await onEvent(event)
+        let ending: Ending
+        do {
+            ending = try await withThrowingTaskGroup(of: Ending.self) { group in
+                group.addTask {
+                    do {
+                        let exit = try await ChildProcess.run(
+                            spec,
+                            onStart: { pid in
+                                processID.set(pid)
+                                reader.spawned()
+                                onStart(pid)
+                            }
+                        ) { event in reader.consume(event) }
+                        return .exited(exit)
+                    } catch let error as ChildProcess.LaunchError {
+                        throw LaunchFailure(description: error.description)
                     }
-                    return .exited(exit)
-                } catch let error as ChildProcess.LaunchError {
-                    throw LaunchFailure(description: error.description)
                 }
+                group.addTask {
+                    try await watchLimits(reader: reader, started: started)
+                }
+                guard let first = try await group.next() else { throw CancellationError() }
+                group.cancelAll()
+                // Wait for the process side to finish stopping the group before reporting.
+                while let _ = try? await group.next() {}
+                return first
             }
-            group.addTask {
-                try await watchLimits(collector: collector, started: started)
-            }
-            guard let first = try await group.next() else { throw CancellationError() }
-            group.cancelAll()
-            // Wait for the process side to finish stopping the group before reporting.
-            while let _ = try? await group.next() {}
-            return first
+        } catch is CancellationError {
+            ending = .cancelled
         }
-
-        let stdout = await collector.standardOutput
-        let stderr = await collector.standardError
-        var output = redactor.redact(stdout.text)
-        if stdout.isTruncated {
-            output +=
-                "\n\n[claude-runner: output truncated: kept the first \(stdout.bytes.count) of \(stdout.totalCount) bytes]"
-        }
-        // stderr as Claude wrote it (the original runner's Result.error), secrets removed.
-        let errorText = redactor.redact(stderr.text)
-        let stderrIsBlank = errorText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-
-        switch ending {
-        case .exited(let exit):
-            logger.debug("claude exited", metadata: ["exit": "\(exit)"])
-            return Outcome(
-                output: output,
-                error: exit.isSuccess ? nil : (stderrIsBlank ? exit.description : errorText),
-                exit: exit, limit: nil, processID: processID.value
-            )
-        case .limit(let name, let after):
-            let reason =
-                name == "timeout"
-                ? "timeout: claude ran longer than the run timeout of \(Self.format(after)) and was stopped"
-                : "idle: claude printed nothing for \(Self.format(after)) and was stopped"
-            return Outcome(
-                output: output,
-                error: stderrIsBlank
-                    ? reason : "\(reason)\n\(errorText.trimmingCharacters(in: .whitespacesAndNewlines))",
-                exit: nil, limit: name, processID: processID.value
-            )
-        }
+        reader.finishStandardOutput()
+        let outcome = ClaudeOutcome(
+            transcript: reader.finish(), ending: ending, invocation: invocation, processID: processID.value,
+            elapsed: ContinuousClock.now - started, scrub: reader.scrub, redactor: redactor)
+        logger.debug("claude ended", metadata: ["ending": "\(ending)", "status": "\(outcome.status.rawValue)"])
+        return outcome
     }
 
-    enum Ending: Sendable {
+    enum Ending: Sendable, CustomStringConvertible {
         case exited(ProcessExit)
-        case limit(String, Duration)
+        case limit(RunStatus, Duration)
+        /// Stopped after the grace that follows Claude's `result` event.
+        case afterResult
+        case cancelled
+
+        var description: String {
+            switch self {
+            case .exited(let exit): "\(exit)"
+            case .limit(let status, let after): "\(status.rawValue) after \(after)"
+            case .afterResult: "stopped after its result"
+            case .cancelled: "cancelled"
+            }
+        }
     }
 
     /// Sleeps until a limit fires; returns which one.
-    private func watchLimits(collector: OutputCollector, started: ContinuousClock.Instant) async throws -> Ending {
+    private func watchLimits(reader: ClaudeOutputReader, started: ContinuousClock.Instant) async throws -> Ending {
         let deadline = started + limits.runTimeout
         while true {
+            let now = ContinuousClock.now
             var wake = deadline
+            if let resultAt = reader.resultArrivedAt {
+                if resultAt + limits.afterResultGrace <= now { return .afterResult }
+                wake = min(wake, resultAt + limits.afterResultGrace)
+            }
             if limits.idleTimeout > .zero {
-                let idleDeadline = await collector.lastActivity + limits.idleTimeout
-                if idleDeadline <= .now { return .limit("idle", limits.idleTimeout) }
+                let idleDeadline = reader.lastActivity + limits.idleTimeout
+                if idleDeadline <= now { return .limit(.idle, limits.idleTimeout) }
                 wake = min(wake, idleDeadline)
             }
-            if deadline <= .now { return .limit("timeout", limits.runTimeout) }
+            if deadline <= now { return .limit(.timeout, limits.runTimeout) }
+            reader.sendStartedIfDue(now: now)
             // Short sleeps: a cancelled sleep's timer stays queued until its deadline on this runtime, so a
             // one-hour sleep per run would hold that run's memory for an hour after it ended.
-            try await Task.sleep(until: min(wake, .now + .seconds(1)), clock: .continuous)
+            try await Task.sleep(until: min(wake, now + .seconds(1)), clock: .continuous)
         }
     }
 
@@ -147,8 +136,8 @@ public struct ClaudeProcess: Sendable {
         let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
         let seconds = milliseconds / 1000
-        if seconds % 3600 == 0 { return "\(seconds / 3600)h" }
-        if seconds % 60 == 0 { return "\(seconds / 60)m" }
+        if seconds % 3600 == 0, seconds > 0 { return "\(seconds / 3600)h" }
+        if seconds % 60 == 0, seconds > 0 { return "\(seconds / 60)m" }
         return "\(seconds)s"
     }
 }

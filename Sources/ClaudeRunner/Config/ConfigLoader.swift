@@ -102,6 +102,7 @@ extension ConfigLoader {
                 case "allowedTools": config.allowedTools = try stringList(value, key)
                 case "maxTurns": config.maxTurns = try int(value, key, minimum: 0)
                 case "model": config.model = try string(value, key).nonEmptyValue
+                case "maxBudgetUSD": config.maxBudgetUSD = try budget(value, key)
                 case "issue":
                     try readSection(value, key) { reader, name, node in
                         try reader.readIssue(name, node, into: &config.issue)
@@ -134,6 +135,9 @@ extension ConfigLoader {
             case "issue.model": issue.model = try string(value, key).nonEmptyValue
             case "issue.modelLabels": issue.modelLabels = try stringMap(value, key)
             case "issue.bypassPermissions": issue.bypassPermissions = try bool(value, key)
+            case "issue.maxBudgetUSD": issue.maxBudgetUSD = try budget(value, key)
+            case "issue.progressInterval": issue.progressInterval = try duration(value, key)
+            case "issue.sandboxed": issue.sandboxed = try bool(value, key)
             default: unknown(key, value)
             }
         }
@@ -181,6 +185,7 @@ extension ConfigLoader {
             case "limits.idleTimeout": limits.idleTimeout = try duration(value, key)
             case "limits.shutdownGrace": limits.shutdownGrace = try duration(value, key)
             case "limits.maxOutputBytes": limits.maxOutputBytes = try int(value, key, minimum: 1024)
+            case "limits.afterResultGrace": limits.afterResultGrace = try duration(value, key)
             default: unknown(key, value)
             }
         }
@@ -242,6 +247,16 @@ extension ConfigLoader {
             case "false": return false
             default: throw error(node, key, "expected true or false, got \"\(text)\"")
             }
+        }
+
+        /// A dollar amount greater than 0.
+        func budget(_ node: Node, _ key: String) throws -> Double {
+            let text = try scalarText(node, key, expected: "a number of dollars")
+            guard let value = Double(text), value.isFinite else {
+                throw error(node, key, "expected a number of dollars such as 2.5, got \"\(text)\"")
+            }
+            guard value > 0 else { throw error(node, key, "must be greater than 0, got \(text)") }
+            return value
         }
 
         func duration(_ node: Node, _ key: String) throws -> Duration {

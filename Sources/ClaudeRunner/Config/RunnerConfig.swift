@@ -12,6 +12,8 @@ public struct RunnerConfig: Sendable {
     public var allowedTools: [String]
     public var maxTurns: Int
     public var model: String?
+    /// `--max-budget-usd` for every run (issue runs: `issue.maxBudgetUSD` first); `nil` means no cap.
+    public var maxBudgetUSD: Double?
     public var issue: IssueSettings
     public var github: GitHubSettings
     public var http: HTTPSettings
@@ -29,16 +31,25 @@ public struct RunnerConfig: Sendable {
         /// `model:*` label → model name.
         public var modelLabels: [String: String]
         public var bypassPermissions: Bool
+        public var maxBudgetUSD: Double?
+        /// Least time between edits of the issue's tracking comment; `.zero` turns editing off.
+        public var progressInterval: Duration
+        /// The host is a disposable sandbox: Claude gets `IS_SANDBOX=1`.
+        public var sandboxed: Bool
 
         public init(
             allowedTools: [String]? = nil, maxTurns: Int? = nil, model: String? = nil,
-            modelLabels: [String: String] = [:], bypassPermissions: Bool = false
+            modelLabels: [String: String] = [:], bypassPermissions: Bool = false, maxBudgetUSD: Double? = nil,
+            progressInterval: Duration = .seconds(15), sandboxed: Bool = false
         ) {
             self.allowedTools = allowedTools
             self.maxTurns = maxTurns
             self.model = model
             self.modelLabels = modelLabels
             self.bypassPermissions = bypassPermissions
+            self.maxBudgetUSD = maxBudgetUSD
+            self.progressInterval = progressInterval
+            self.sandboxed = sandboxed
         }
     }
 
@@ -82,14 +93,16 @@ public struct RunnerConfig: Sendable {
         /// `.zero` means off.
         public var idleTimeout: Duration
         public var shutdownGrace: Duration
-        /// How much of Claude's stdout (and, separately, stderr) a run keeps in memory.
+        /// How much of Claude's stdout a run keeps in memory (stderr: at most 1 MiB of it).
         public var maxOutputBytes: Int
+        /// How long Claude may keep running after its `result` event before its process group is ended.
+        public var afterResultGrace: Duration
 
         public init(
             maxConcurrentRuns: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedRuns: Int = 64,
             runTimeout: Duration = .seconds(3600), idleTimeout: Duration = .zero,
             shutdownGrace: Duration = .seconds(30),
-            maxOutputBytes: Int = 16 << 20
+            maxOutputBytes: Int = 16 << 20, afterResultGrace: Duration = .seconds(10)
         ) {
             self.maxConcurrentRuns = maxConcurrentRuns
             self.maxQueuedRuns = maxQueuedRuns
@@ -97,6 +110,7 @@ public struct RunnerConfig: Sendable {
             self.idleTimeout = idleTimeout
             self.shutdownGrace = shutdownGrace
             self.maxOutputBytes = maxOutputBytes
+            self.afterResultGrace = afterResultGrace
         }
     }
 
@@ -112,7 +126,8 @@ public struct RunnerConfig: Sendable {
 
     public init(
         configDirectory: String, workDir: String? = nil, allowedTools: [String] = [], maxTurns: Int = 0,
-        model: String? = nil, issue: IssueSettings = .init(), github: GitHubSettings = .init(),
+        model: String? = nil, maxBudgetUSD: Double? = nil, issue: IssueSettings = .init(),
+        github: GitHubSettings = .init(),
         http: HTTPSettings = .init(), limits: Limits = .init(), git: GitSettings = .init(),
         claudeExecutable: String = "claude", terminationGrace: Duration = .seconds(10)
     ) {
@@ -121,6 +136,7 @@ public struct RunnerConfig: Sendable {
         self.allowedTools = allowedTools
         self.maxTurns = maxTurns
         self.model = model
+        self.maxBudgetUSD = maxBudgetUSD
         self.issue = issue
         self.github = github
         self.http = http

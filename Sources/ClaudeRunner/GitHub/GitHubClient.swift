@@ -59,9 +59,44 @@ public struct GitHubClient: Sendable {
         try await send(.POST, "/repos/\(repo)/issues/\(number)/labels", body: body, idempotent: true, logger: logger)
     }
 
-    public func comment(_ text: String, repo: String, number: Int, logger: Logger) async throws {
+    /// Posts a comment; returns its id (for editing it later), or `nil` when GitHub's answer has none.
+    @discardableResult
+    public func comment(_ text: String, repo: String, number: Int, logger: Logger) async throws -> Int? {
         let body = try JSONEncoder().encode(["body": text])
-        try await send(.POST, "/repos/\(repo)/issues/\(number)/comments", body: body, idempotent: false, logger: logger)
+        let answer = try await send(
+            .POST, "/repos/\(repo)/issues/\(number)/comments", body: body, idempotent: false, logger: logger)
+        return (try? JSONDecoder().decode(GitHubComment.self, from: answer))?.id
+    }
+
+    /// Replaces the text of comment `id` (idempotent, so retried like label changes).
+    public func updateComment(_ id: Int, text: String, repo: String, logger: Logger) async throws {
+        let body = try JSONEncoder().encode(["body": text])
+        try await send(.PATCH, "/repos/\(repo)/issues/comments/\(id)", body: body, idempotent: true, logger: logger)
+    }
+
+    /// The issue's comments, oldest first (up to `limit`, following GitHub's pages).
+    public func comments(
+        repo: String, number: Int, since: Date? = nil, limit: Int = 500, logger: Logger
+    ) async throws
+        -> [GitHubComment]
+    {
+        var comments: [GitHubComment] = []
+        var page = 1
+        while comments.count < limit {
+            var path = "/repos/\(repo)/issues/\(number)/comments?per_page=100&page=\(page)"
+            if let since { path += "&since=\(Timestamp.secondsString(from: since))" }
+            let answer = try await send(.GET, path, idempotent: true, logger: logger)
+            let batch: [GitHubComment]
+            do {
+                batch = try JSONDecoder().decode([GitHubComment].self, from: answer)
+            } catch {
+                throw Failure(status: nil, description: "GitHub GET \(path): unexpected response: \(error)")
+            }
+            comments += batch
+            guard batch.count == 100 else { break }
+            page += 1
+        }
+        return Array(comments.prefix(limit))
     }
 
     @discardableResult

@@ -38,3 +38,20 @@ public struct GitHubIssue: Codable, Sendable, Equatable {
 
     public var labelNames: [String] { labels.map(\.name) }
 }
+
+/// A comment on an issue.
+public struct GitHubComment: Codable, Sendable, Equatable {
+    public struct User: Codable, Sendable, Equatable {
+        public var login: String?
+    }
+
+    public var id: Int
+    public var body: String?
+    public var user: User?
+    public var createdAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, body, user
+        case createdAt = "created_at"
+    }
+}

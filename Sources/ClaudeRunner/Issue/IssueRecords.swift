@@ -36,6 +36,9 @@ public struct IssueAttemptRecord: Codable, Sendable, Equatable {
     public var commit: String?
     public var model: String?
     public var modelLabel: String?
+    public var sessionID: String?
+    public var costUSD: Double?
+    public var numTurns: Int?
 
     enum CodingKeys: String, CodingKey {
         case attemptID = "attempt_id"
@@ -49,6 +52,9 @@ public struct IssueAttemptRecord: Codable, Sendable, Equatable {
         case errorDetail = "error_detail"
         case branch, commit, model
         case modelLabel = "model_label"
+        case sessionID = "session_id"
+        case costUSD = "cost_usd"
+        case numTurns = "num_turns"
     }
 }
 
@@ -88,4 +94,5 @@ public enum IssueErrorType {
     public static let execError = "exec_error"
     public static let locked = "locked"
     public static let interrupted = "interrupted"
+    public static let cancelled = "cancelled"
 }

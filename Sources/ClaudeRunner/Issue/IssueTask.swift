@@ -1,12 +1,18 @@
 /// An issue that passed validation and was claimed: everything the background phase needs.
 public struct IssueTask: Sendable {
-    public let attemptID: String
+    /// The attempt's run: its id is the attempt id.
+    public let execution: RunExecution
     public let repo: RepoReference
     public let issue: GitHubIssue
     public let ref: String?
     public let model: String?
     public let modelLabel: String?
     public let workspace: IssueWorkspace
+    /// The claim comment's text and id: the runner edits it in place with the attempt's progress.
+    public let claimText: String
+    public let claimCommentID: Int?
+
+    public var attemptID: String { execution.id }
 
     /// The Result the sync phase returns: `Issue owner/repo#N accepted; ...`.
     public var acceptedResult: RunResult {

@@ -53,6 +53,43 @@ public enum IssueText {
         return text + summarize(detail)
     }
 
+    public static let interruptedDetail = "The run was interrupted: the runner shut down before Claude finished."
+    public static let cancelledDetail = "The run was cancelled by an operator before Claude finished."
+
+    /// What ends a final comment when Claude printed stream-json events: the permission denials, then
+    /// `Cost: $X · Turns: N · Duration: Ns · Model: M` (unknown parts left out). Empty for a `claude`
+    /// that printed plain text, whose comments stay as the original runner wrote them.
+    public static func runTrailer(_ outcome: ClaudeOutcome?) -> String {
+        guard let outcome, outcome.sawEvents else { return "" }
+        var text = ""
+        if !outcome.permissionDenials.isEmpty {
+            text += "\n\nPermission denials:"
+            for denial in outcome.permissionDenials.prefix(20) {
+                text += "\n- `\(denial.tool)`" + (denial.input.isEmpty ? "" : " \(codeSpan(denial.input))")
+            }
+            if outcome.permissionDenials.count > 20 { text += "\n- … and \(outcome.permissionDenials.count - 20) more" }
+        }
+        return text + "\n\n" + costLine(outcome)
+    }
+
+    /// `Cost: $0.0162 · Turns: 2 · Duration: 45s · Model: claude-sonnet-4-6`.
+    public static func costLine(_ outcome: ClaudeOutcome) -> String {
+        var parts: [String] = []
+        if let cost = outcome.costUSD { parts.append("Cost: \(Money.format(cost))") }
+        if let turns = outcome.numTurns { parts.append("Turns: \(turns)") }
+        if let duration = outcome.durationMS { parts.append("Duration: \(Int((Double(duration) / 1000).rounded()))s") }
+        if let model = outcome.model, !model.isEmpty { parts.append("Model: \(model)") }
+        return parts.joined(separator: " · ")
+    }
+
+    /// Text as inline Markdown code, safe whatever backticks it holds.
+    static func codeSpan(_ text: String) -> String {
+        var fence = "`"
+        while text.contains(fence) { fence += "`" }
+        let padded = text.hasPrefix("`") || text.hasSuffix("`") ? " \(text) " : text
+        return fence + padded + fence
+    }
+
     /// Trimmed text, `(no output)` when empty, cut at ``summaryLimit`` characters and marked when longer.
     public static func summarize(_ text: String) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)

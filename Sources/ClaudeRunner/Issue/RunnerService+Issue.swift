@@ -7,7 +7,14 @@ extension RunnerService {
     /// - Returns: `{id: <attempt id>, output: "Issue owner/repo#N accepted; ..."}` once the issue is claimed.
     /// - Throws: ``RunnerError`` for a missing token, a bad repo or number, an issue that fails validation
     ///   (nothing is claimed then) or a failed GitHub call.
-    public func runIssue(_ request: RunIssueRequest, logger: Logger) async throws -> RunResult {
+    /// - Parameters:
+    ///   - transport: Where the request came from (for the run's record).
+    ///   - sink: Receives the attempt's progress events as they happen, in the background phase too
+    ///     (see ``RunProgress/addSink(replay:_:)``: it must not wait).
+    public func runIssue(
+        _ request: RunIssueRequest, transport: RunTransport = .http, logger: Logger,
+        sink: (@Sendable (RunEvent) -> Void)? = nil
+    ) async throws -> RunResult {
         try checkAccepting()
         guard let scheduler, scheduler.isAccepting else {
             throw RunnerError.unavailable("runner is shutting down; not accepting issue work")
@@ -18,7 +25,8 @@ extension RunnerService {
                 "runner is busy: \(running) runs in progress and \(waiting) waiting (limits.maxQueuedRuns); retry later"
             )
         }
-        let task = try await prepareIssue(request, logger: logger)
+        let task = try await prepareIssue(request, transport: transport, logger: logger)
+        if let sink { task.execution.progress.addSink(replay: true, sink) }
         var taskLogger = logger
         taskLogger[metadataKey: "run.id"] = "\(task.attemptID)"
         let accepted = scheduler.schedule { [self, taskLogger] in
@@ -36,7 +44,9 @@ extension RunnerService {
 
     /// Validates and claims an issue: token, repo, number, the issue's state, marker and labels, then
     /// removes `agent-ready`, adds `claimed-by-claude` and posts the claim comment.
-    public func prepareIssue(_ request: RunIssueRequest, logger: Logger) async throws -> IssueTask {
+    public func prepareIssue(
+        _ request: RunIssueRequest, transport: RunTransport = .cli, logger: Logger
+    ) async throws -> IssueTask {
         var logger = logger
         logger[metadataKey: "action"] = "run_issue"
         logger[metadataKey: "issue_number"] = "\(request.issueNumber)"
@@ -68,10 +78,8 @@ extension RunnerService {
             throw error
         }
         let model = validation.model(config: config)
-        let task = IssueTask(
-            attemptID: ULID().description, repo: repo, issue: issue, ref: request.ref.nonEmpty, model: model,
-            modelLabel: validation.modelLabel,
-            workspace: IssueWorkspace(workDir: config.workDir, repo: repo, number: request.issueNumber))
+        let execution = RunExecution(id: ULID().description, kind: .issue, transport: transport, service: self)
+        let claimText = IssueText.claimComment(modelLabel: validation.modelLabel, model: model)
 
         do {
             try await github.removeLabel(
@@ -88,15 +96,20 @@ extension RunnerService {
             await reportFailedClaim(repo: repo.fullName, number: request.issueNumber, message: message, logger: logger)
             throw RunnerError.failed(message)
         }
+        let claimCommentID: Int?
         do {
-            try await github.comment(
-                IssueText.claimComment(modelLabel: validation.modelLabel, model: model), repo: repo.fullName,
-                number: request.issueNumber, logger: logger)
+            claimCommentID = try await github.comment(
+                claimText, repo: repo.fullName, number: request.issueNumber, logger: logger)
         } catch let failure as GitHubClient.Failure {
             let message = "claim issue: comment claim: \(redactor.redact(failure.description))"
             await reportFailedClaim(repo: repo.fullName, number: request.issueNumber, message: message, logger: logger)
             throw RunnerError.failed(message)
         }
+        let task = IssueTask(
+            execution: execution, repo: repo, issue: issue, ref: request.ref.nonEmpty, model: model,
+            modelLabel: validation.modelLabel,
+            workspace: IssueWorkspace(workDir: config.workDir, repo: repo, number: request.issueNumber),
+            claimText: claimText, claimCommentID: claimCommentID)
         logger.info(
             "issue accepted",
             metadata: ["run.id": "\(task.attemptID)", "model": "\(model ?? "")", "outcome": "claimed"])
@@ -106,6 +119,10 @@ extension RunnerService {
     /// The background phase: lock the task root, clone into `repo/`, run Claude, record the attempt and
     /// report success or failure on the issue. Never throws: every failure becomes a recorded, reported
     /// outcome.
+    ///
+    /// Ordering (spec section 12): the run slot is held only while the clone and Claude run; the attempt
+    /// record and `state.json` hold their final values before the final comment is posted, and the lock is
+    /// released right after it.
     public func executeIssue(_ task: IssueTask, logger: Logger) async -> IssueOutcome {
         var logger = logger
         logger[metadataKey: "run.id"] = "\(task.attemptID)"
@@ -113,7 +130,7 @@ extension RunnerService {
         logger[metadataKey: "issue_number"] = "\(task.issue.number)"
         let workspace = task.workspace
         let startedAt = Date()
-        var record = IssueAttemptRecord(
+        let record = IssueAttemptRecord(
             attemptID: task.attemptID, taskID: workspace.taskID, repo: task.repo.fullName,
             issueNumber: task.issue.number, startedAt: Timestamp.string(from: startedAt), endedAt: nil,
             status: IssueAttemptStatus.running, errorType: nil, errorDetail: nil, branch: task.ref, commit: nil,
@@ -121,18 +138,13 @@ extension RunnerService {
 
         guard !workspace.isSymlink else {
             let detail = "the issue task root is a symbolic link; refusing to use it"
-            return await fail(
-                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
-                writeState: false,
-                logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
         }
         do {
             try workspace.createDirectories()
         } catch {
             let detail = "create state dir: \(error.localizedDescription)"
-            return await fail(
-                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
-                writeState: false, logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
         }
         do {
             if case .tookOver(let reason) = try workspace.acquireLock(attemptID: task.attemptID, now: startedAt) {
@@ -140,92 +152,185 @@ extension RunnerService {
             }
         } catch let busy as IssueWorkspace.LockBusy {
             logger.warning("issue workspace locked", metadata: ["holder": "\(busy.holder.attemptID)"])
-            return await fail(
-                task, record: &record, type: IssueErrorType.locked, detail: busy.description, preserved: false,
-                writeState: false, logger: logger)
+            return await conclude(
+                task, record, .failed(IssueErrorType.locked, busy.description), setup: true, logger: logger)
         } catch {
             let detail = "lock issue workspace: \(error.localizedDescription)"
-            return await fail(
-                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
-                writeState: false, logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
         }
-        defer { workspace.releaseLock(attemptID: task.attemptID) }
         do {
             try workspace.writeAttempt(record)
             try workspace.writeState(state(for: record, updatedAt: record.startedAt))
         } catch {
+            workspace.releaseLock(attemptID: task.attemptID)
             let detail = "write attempt: \(error.localizedDescription)"
-            return await fail(
-                task, record: &record, type: IssueErrorType.execError, detail: detail, preserved: false,
-                writeState: false, logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
         }
         logger.info("issue run started", metadata: ["model": "\(task.model ?? "")"])
-        do {
-            return try await slots.withSlot {
-                await runIssueAttempt(task, record: &record, logger: logger)
+
+        return await withTaskGroup(of: Void.self) { group in
+            if let tracker = trackingComment(for: task, logger: logger) {
+                let events = task.execution.progress.subscribe(replay: true)
+                group.addTask { await tracker.follow(events) }
             }
-        } catch is CancellationError {
-            return await interrupted(task, record: &record, preserved: false, logger: logger)
-        } catch {
-            // The line of waiting runs was full.
-            return await fail(
-                task, record: &record, type: IssueErrorType.execError, detail: "\(error)", preserved: false,
-                logger: logger)
+            let end = await attempt(task, logger: logger)
+            let outcome = await conclude(task, record, end, setup: false, logger: logger)
+            await group.waitForAll()
+            return outcome
         }
     }
 
-    /// Clone, run Claude, record and report; the caller holds the lock and a run slot.
-    private func runIssueAttempt(
-        _ task: IssueTask, record: inout IssueAttemptRecord, logger: Logger
+    /// How the work of an attempt ended, before it is recorded and reported.
+    enum AttemptEnd: Sendable {
+        /// Claude ran (whatever its outcome).
+        case claude(ClaudeOutcome)
+        /// The attempt failed before or instead of Claude: error type and detail.
+        case failed(String, String)
+        /// Stopped before Claude ran (cancelled or shut down while queued or cloning).
+        case stopped
+    }
+
+    /// Clone and run Claude, holding a run slot only for that.
+    private func attempt(_ task: IssueTask, logger: Logger) async -> AttemptEnd {
+        let workspace = task.workspace
+        let execution = task.execution
+        do {
+            return try await execution.cancellable { [self] in
+                try await execution.withSlot {
+                    // A stale clone from an earlier attempt goes; the records stay.
+                    try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+                    do {
+                        try await git(for: task.repo).clone(
+                            source: task.repo.cloneSource, into: workspace.repoDirectory, ref: task.ref,
+                            shallow: true, logger: logger)
+                    } catch let failure as Git.Failure {
+                        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+                        return .failed(IssueErrorType.cloneFailed, failure.description)
+                    } catch {
+                        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+                        throw error
+                    }
+                    let invocation = ClaudeInvocation.issue(
+                        prompt: IssueText.prompt(repo: task.repo.fullName, issue: task.issue), model: task.model,
+                        config: config)
+                    do {
+                        let outcome = try await execution.runClaude(
+                            invocation, in: workspace.repoDirectory,
+                            paths: hostPaths(workspace: workspace.repoDirectory, taskRoot: workspace.root),
+                            logger: logger,
+                            onStart: { pid in workspace.recordClaudeProcess(pid, attemptID: task.attemptID) })
+                        return .claude(outcome)
+                    } catch let failure as ClaudeProcess.LaunchFailure {
+                        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+                        return .failed(IssueErrorType.execError, failure.description)
+                    }
+                }
+            }
+        } catch is CancellationError {
+            return .stopped
+        } catch {
+            // The line of waiting runs was full.
+            return .failed(IssueErrorType.execError, "\(error)")
+        }
+    }
+
+    /// Records the attempt's final values, ends its run, reports on the issue and releases the lock — in
+    /// that order, outside any cancellation (an interrupted attempt is still recorded and reported).
+    /// - Parameter setup: The attempt ended before it held the lock (or before it began): `state.json` is
+    ///   not this attempt's to write and the lock not its to release.
+    private func conclude(
+        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, setup: Bool, logger: Logger
+    ) async -> IssueOutcome {
+        await Task { [self] in
+            await concludeUncancelled(task, record, end, setup: setup, logger: logger)
+        }.value
+    }
+
+    private func concludeUncancelled(
+        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, setup: Bool, logger: Logger
     ) async -> IssueOutcome {
         let workspace = task.workspace
-
-        // A stale clone from an earlier attempt goes; the records stay.
-        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-        do {
-            try await git(for: task.repo).clone(
-                source: task.repo.cloneSource, into: workspace.repoDirectory, ref: task.ref, shallow: true,
-                logger: logger)
-        } catch {
-            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-            if error is CancellationError {
-                return await interrupted(task, record: &record, preserved: false, logger: logger)
-            }
-            return await fail(
-                task, record: &record, type: IssueErrorType.cloneFailed, detail: "\(error)", preserved: false,
-                logger: logger)
-        }
-
-        let invocation = ClaudeInvocation.issue(
-            prompt: IssueText.prompt(repo: task.repo.fullName, issue: task.issue), model: task.model, config: config)
-        let outcome: ClaudeProcess.Outcome
-        do {
-            outcome = try await claude.run(
-                invocation, in: workspace.repoDirectory, logger: logger,
-                onStart: { pid in workspace.recordClaudeProcess(pid, attemptID: task.attemptID) })
-        } catch is CancellationError {
+        let execution = task.execution
+        var record = record
+        var claudeOutcome: ClaudeOutcome?
+        var errorType: String?
+        var detail: String?
+        var preserved = false
+        var status = RunStatus.failed
+        switch end {
+        case .failed(let type, let text):
+            errorType = type
+            detail = text
+        case .stopped:
+            let stoppedByCaller = execution.stoppedStatus == .cancelled
+            errorType = stoppedByCaller ? IssueErrorType.cancelled : IssueErrorType.interrupted
+            detail = stoppedByCaller ? IssueText.cancelledDetail : IssueText.interruptedDetail
+            status = stoppedByCaller ? .cancelled : .interrupted
+        case .claude(let outcome):
+            claudeOutcome = outcome
             record.commit = await headCommit(workspace, logger: logger)
-            return await interrupted(task, record: &record, preserved: true, logger: logger)
-        } catch {
-            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-            return await fail(
-                task, record: &record, type: IssueErrorType.execError, detail: "\(error)", preserved: false,
-                logger: logger)
+            preserved = true
+            status = outcome.status
+            switch outcome.status {
+            case .completed:
+                break
+            case .cancelled:
+                errorType = IssueErrorType.cancelled
+                detail = IssueText.cancelledDetail
+            case .interrupted:
+                errorType = IssueErrorType.interrupted
+                detail = IssueText.interruptedDetail
+            default:
+                errorType = IssueErrorType.claudeFailed
+                detail = outcome.error ?? "claude failed"
+            }
         }
-        record.commit = await headCommit(workspace, logger: logger)
-        if let error = outcome.error {
-            return await fail(
-                task, record: &record, type: IssueErrorType.claudeFailed, detail: error, preserved: true, logger: logger
-            )
+        record.sessionID = claudeOutcome?.sessionID
+        record.costUSD = claudeOutcome?.costUSD
+        record.numTurns = claudeOutcome?.numTurns
+        let sanitizedDetail = detail.map { sanitize($0, workspace: workspace) }
+        if errorType == nil {
+            record.status = IssueAttemptStatus.completed
+        } else {
+            record.status = IssueAttemptStatus.failed
+            record.errorType = errorType
+            record.errorDetail = sanitizedDetail
         }
+        finish(&record, workspace: workspace, writeState: !setup, logger: logger)
 
-        record.status = IssueAttemptStatus.completed
-        finish(&record, workspace: workspace, writeState: true, logger: logger)
-        logger.info("issue completed", metadata: ["outcome": "completed", "commit": "\(record.commit ?? "")"])
-        await postComment(
-            task, IssueText.successComment(output: sanitize(outcome.output, workspace: workspace)),
-            what: "comment success", logger: logger)
-        return IssueOutcome(status: record.status, errorType: nil, detail: nil, commit: record.commit)
+        // The run's Result and its last event.
+        let finalStatus: RunStatus = errorType == nil ? .completed : (status == .completed ? .failed : status)
+        let output = claudeOutcome.map { sanitize($0.output, workspace: workspace) } ?? ""
+        var result = claudeOutcome?.result(id: task.attemptID) ?? RunResult(id: task.attemptID, output: "")
+        result.output = output
+        result.error = sanitizedDetail
+        if claudeOutcome?.sawEvents != false { result.status = finalStatus.rawValue }
+        execution.finish(result, status: finalStatus)
+
+        let trailer = IssueText.runTrailer(claudeOutcome)
+        if let errorType, let sanitizedDetail {
+            logger.error(
+                "issue execution failed", metadata: ["outcome": "\(errorType)", "error": "\(sanitizedDetail)"])
+            await reportFailure(
+                task, detail: sanitizedDetail, preserved: preserved, trailer: trailer, logger: logger)
+        } else {
+            logger.info("issue completed", metadata: ["outcome": "completed", "commit": "\(record.commit ?? "")"])
+            await postComment(
+                task, IssueText.successComment(output: output) + trailer, what: "comment success", logger: logger)
+        }
+        if !setup { workspace.releaseLock(attemptID: task.attemptID) }
+        return IssueOutcome(
+            status: record.status, errorType: record.errorType, detail: record.errorDetail, commit: record.commit)
+    }
+
+    /// The tracking comment for an attempt, unless editing is off or the claim comment's id is unknown.
+    private func trackingComment(for task: IssueTask, logger: Logger) -> IssueTrackingComment? {
+        guard let github, let commentID = task.claimCommentID, config.issue.progressInterval > .zero else {
+            return nil
+        }
+        return IssueTrackingComment(
+            github: github, repo: task.repo.fullName, commentID: commentID, claimText: task.claimText,
+            interval: config.issue.progressInterval, redactor: redactor, logger: logger)
     }
 
     /// A claim that stopped half way (`agent-ready` already removed) must not leave the issue looking
@@ -281,40 +386,9 @@ extension RunnerService {
 
     // MARK: Reporting
 
-    private func fail(
-        _ task: IssueTask, record: inout IssueAttemptRecord, type: String, detail: String, preserved: Bool,
-        writeState: Bool = true, logger: Logger
-    ) async -> IssueOutcome {
-        let detail = sanitize(detail, workspace: task.workspace)
-        record.status = IssueAttemptStatus.failed
-        record.errorType = type
-        record.errorDetail = detail
-        finish(&record, workspace: task.workspace, writeState: writeState, logger: logger)
-        logger.error("issue execution failed", metadata: ["outcome": "\(type)", "error": "\(detail)"])
-        await reportFailure(task, detail: detail, preserved: preserved, logger: logger)
-        return IssueOutcome(status: record.status, errorType: type, detail: detail, commit: record.commit)
-    }
-
-    /// The run was cancelled (shutdown grace ended): recorded as `interrupted` and reported, with the
-    /// GitHub calls made outside the cancelled task so they still go out.
-    private func interrupted(
-        _ task: IssueTask, record: inout IssueAttemptRecord, preserved: Bool, logger: Logger
-    ) async -> IssueOutcome {
-        let detail = "The run was interrupted: the runner shut down before Claude finished."
-        let finalRecord = record
-        let reporter = Task { [self] in
-            var copy = finalRecord
-            return await self.fail(
-                task, record: &copy, type: IssueErrorType.interrupted, detail: detail, preserved: preserved,
-                logger: logger)
-        }
-        let outcome = await reporter.value
-        record.status = outcome.status
-        record.errorType = outcome.errorType
-        return outcome
-    }
-
-    func reportFailure(_ task: IssueTask, detail: String, preserved: Bool, logger: Logger) async {
+    func reportFailure(
+        _ task: IssueTask, detail: String, preserved: Bool, trailer: String = "", logger: Logger
+    ) async {
         guard let github else { return }
         do {
             try await github.addLabels(
@@ -323,7 +397,7 @@ extension RunnerService {
             logger.warning("add agent-failed", metadata: ["error": "\(redactor.redact("\(error)"))"])
         }
         let comment = IssueText.failureComment(runID: task.attemptID, workspacePreserved: preserved, detail: detail)
-        await postComment(task, comment, what: "comment failure", logger: logger)
+        await postComment(task, comment + trailer, what: "comment failure", logger: logger)
     }
 
     private func postComment(_ task: IssueTask, _ text: String, what: String, logger: Logger) async {

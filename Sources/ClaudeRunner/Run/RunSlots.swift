@@ -28,15 +28,18 @@ public final class RunSlots: Sendable {
     public var hasRoom: Bool { state.withLock { $0.running < capacity || $0.waiting.count < maxWaiting } }
 
     /// Runs `body` holding a slot, waiting for one if needed.
+    /// - Parameter onWait: Called with the run's place in line (1 = next) when it has to wait.
     /// - Throws: ``RunnerError`` `.unavailable` at once when the line of waiting runs is full;
     ///   `CancellationError` when cancelled while waiting.
-    public func withSlot<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await acquire()
+    public func withSlot<T: Sendable>(
+        onWait: @Sendable (Int) -> Void = { _ in }, _ body: () async throws -> T
+    ) async throws -> T {
+        try await acquire(onWait: onWait)
         defer { release() }
         return try await body()
     }
 
-    func acquire() async throws {
+    func acquire(onWait: @Sendable (Int) -> Void = { _ in }) async throws {
         let ticket = state.withLock { state -> Int in
             state.nextTicket += 1
             return state.nextTicket
@@ -45,7 +48,7 @@ public final class RunSlots: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 // One decision under one lock: run now, refuse, or wait in line. (Deciding and enqueueing
                 // under two locks could miss a release in between and wait with a free slot.)
-                enum Decision { case run, wait, refuse(Int, Int), cancelled }
+                enum Decision { case run, wait(Int), refuse(Int, Int), cancelled }
                 let decision: Decision = state.withLock { state in
                     if state.cancelled.remove(ticket) != nil { return .cancelled }
                     if state.running < capacity {
@@ -54,11 +57,11 @@ public final class RunSlots: Sendable {
                     }
                     guard state.waiting.count < maxWaiting else { return .refuse(state.running, state.waiting.count) }
                     state.waiting.append((ticket, continuation))
-                    return .wait
+                    return .wait(state.waiting.count)
                 }
                 switch decision {
                 case .run: continuation.resume()
-                case .wait: break
+                case .wait(let position): onWait(position)
                 case .cancelled: continuation.resume(throwing: CancellationError())
                 case .refuse(let running, let waiting):
                     continuation.resume(

@@ -18,6 +18,8 @@ public final class RunnerService: Sendable {
     let logger: Logger
     /// Claude runs at once, and the line of runs waiting for one.
     public let slots: RunSlots
+    /// The runs in progress, by id.
+    public let activeRuns = ActiveRuns()
     private let accepting = Mutex(true)
 
     /// - Parameters:
@@ -36,6 +38,10 @@ public final class RunnerService: Sendable {
         if let token = config.github.token { redactor.add(token) }
         for token in config.http.tokens { redactor.add(token) }
         for secret in secrets { redactor.add(secret) }
+        // Secrets Claude itself may see in its environment and print.
+        for name in Self.secretEnvironmentVariables {
+            if let value = ProcessInfo.processInfo.environment[name] { redactor.add(value) }
+        }
         self.redactor = redactor
         self.git = Git(
             allowedProtocols: config.git.allowedProtocols, redactor: redactor,
@@ -49,6 +55,12 @@ public final class RunnerService: Sendable {
         self.logger = logger
         self.slots = RunSlots(capacity: config.limits.maxConcurrentRuns, maxWaiting: config.limits.maxQueuedRuns)
     }
+
+    /// Variables whose values are secrets wherever they appear (Claude sees them and may print them).
+    public static let secretEnvironmentVariables = [
+        "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "GITHUB_TOKEN", "GH_TOKEN",
+        "GITHUB_PAT", "CLAUDE_RUNNER_HTTP_TOKEN", "CLAUDE_RUNNER_TOKEN",
+    ]
 
     /// The longest prompt accepted: Linux limits one program argument to 128 KiB, and the prompt is one.
     public static let maxPromptBytes = 120_000
@@ -65,6 +77,18 @@ public final class RunnerService: Sendable {
         guard isAccepting else { throw .unavailable("runner is shutting down; not accepting new work") }
     }
 
+    /// Problems with the configuration worth a warning at start-up.
+    public func startupWarnings(effectiveUserID: UInt32 = geteuid()) -> [String] {
+        var warnings: [String] = []
+        if config.issue.bypassPermissions, effectiveUserID == 0, !config.issue.sandboxed {
+            warnings.append(
+                "issue.bypassPermissions is true but claude-runner runs as root: Claude Code refuses "
+                    + "--dangerously-skip-permissions as root, so issue runs will fail; run claude-runner as a "
+                    + "non-root user, or set issue.sandboxed: true if this host is a disposable sandbox")
+        }
+        return warnings
+    }
+
     /// Creates the workspace root so the first run does not race to make it.
     public func prepareWorkDir() throws {
         try FileManager.default.createDirectory(atPath: config.workDir, withIntermediateDirectories: true)
@@ -72,22 +96,20 @@ public final class RunnerService: Sendable {
 
     // MARK: Run
 
-    /// Runs a prompt, in `workDir` or in a fresh clone of the request's repo (removed afterwards whatever
-    /// happens), with the pull-request trailer and diff when a base ref is given.
-    ///
-    /// - Returns: The Result; `error` is set when Claude exited non-zero or a limit stopped it.
-    /// - Throws: ``RunnerError`` for an invalid request or a failed clone, fetch or diff.
-    public func run(_ request: RunRequest, logger: Logger) async throws -> RunResult {
-        let runID = ULID().description
-        var logger = logger
-        logger[metadataKey: "run.id"] = "\(runID)"
-        logger[metadataKey: "action"] = "run"
-        if let repo = request.repo.nonEmpty { logger[metadataKey: "repo"] = "\(redactor.redact(repo))" }
-        if let event = request.event.nonEmpty { logger[metadataKey: "event"] = "\(event)" }
+    /// A validated run request, ready to execute; its ``execution`` can be watched before it starts.
+    public struct PreparedRun: Sendable {
+        public let request: RunRequest
+        public let repo: RepoReference?
+        public let execution: RunExecution
+        public var id: String { execution.id }
+        public var progress: RunProgress { execution.progress }
+    }
 
+    /// Checks a run request and gives it a run id, without starting anything.
+    /// - Throws: ``RunnerError`` for an invalid request, or when the runner is shutting down.
+    public func prepareRun(_ request: RunRequest, transport: RunTransport) throws(RunnerError) -> PreparedRun {
         try checkAccepting()
         guard !request.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            logger.info("run rejected", metadata: ["outcome": "invalid prompt"])
             throw RunnerError.invalidRequest("invalid prompt")
         }
         guard request.prompt.utf8.count <= Self.maxPromptBytes else {
@@ -106,36 +128,88 @@ public final class RunnerService: Sendable {
         if let prNumber = request.prNumber, prNumber < 0 {
             throw RunnerError.invalidRequest("invalid pr_number: must not be negative")
         }
+        let isReview = request.baseRef.nonEmpty != nil || (request.prNumber ?? 0) != 0
+        let execution = RunExecution(
+            id: ULID().description, kind: isReview ? .review : .run, transport: transport, service: self)
+        return PreparedRun(request: request, repo: repo, execution: execution)
+    }
 
+    /// Runs a prompt, in `workDir` or in a fresh clone of the request's repo (removed afterwards whatever
+    /// happens), with the pull-request trailer and diff when a base ref is given.
+    ///
+    /// - Parameter callerLeaves: Whether cancelling the calling task means the caller went away (an HTTP
+    ///   client that disconnected): the run then ends `cancelled`, not `interrupted`.
+    /// - Returns: The Result; `error` is set when Claude did not complete (exit status, error result, limit).
+    /// - Throws: ``RunnerError`` for an invalid request or a failed clone, fetch or diff.
+    public func run(
+        _ request: RunRequest, transport: RunTransport = .http, callerLeaves: Bool = false, logger: Logger
+    ) async throws -> RunResult {
+        let prepared: PreparedRun
         do {
-            try prepareWorkDir()
+            prepared = try prepareRun(request, transport: transport)
         } catch {
-            throw RunnerError.failed("cannot create workDir \(config.workDir): \(error.localizedDescription)")
+            logger.info("run rejected", metadata: ["outcome": "\(error.message)"])
+            throw error
         }
+        guard callerLeaves else { return try await execute(prepared, logger: logger) }
+        return try await withTaskCancellationHandler {
+            try await execute(prepared, logger: logger)
+        } onCancel: {
+            prepared.execution.cancel()
+        }
+    }
+
+    /// Executes a prepared run; its last progress event is the Result (or the error).
+    public func execute(_ prepared: PreparedRun, logger: Logger) async throws -> RunResult {
+        let request = prepared.request
+        let execution = prepared.execution
+        var logger = logger
+        logger[metadataKey: "run.id"] = "\(execution.id)"
+        logger[metadataKey: "action"] = "run"
+        if let repo = request.repo.nonEmpty { logger[metadataKey: "repo"] = "\(redactor.redact(repo))" }
+        if let event = request.event.nonEmpty { logger[metadataKey: "event"] = "\(event)" }
         let started = ContinuousClock.now
-        let result: RunResult = try await slots.withSlot {
-            logger.info("run started")
-            if let repo {
-                let workspace = (config.workDir as NSString).appendingPathComponent(runID)
-                defer { try? FileManager.default.removeItem(atPath: workspace) }
-                return try await runInClone(request, repo: repo, runID: runID, workspace: workspace, logger: logger)
+        do {
+            do {
+                try prepareWorkDir()
+            } catch {
+                throw RunnerError.failed("cannot create workDir \(config.workDir): \(error.localizedDescription)")
             }
-            return try await runClaude(
-                ClaudeInvocation.run(prompt: ReviewPrompt.build(request, diffWritten: false), config: config),
-                runID: runID, in: config.workDir, logger: logger)
+            let (result, status) = try await execution.cancellable { [self, logger] in
+                try await execution.withSlot {
+                    logger.info("run started")
+                    if let repo = prepared.repo {
+                        let workspace = (config.workDir as NSString).appendingPathComponent(execution.id)
+                        defer { try? FileManager.default.removeItem(atPath: workspace) }
+                        return try await runInClone(
+                            request, repo: repo, execution: execution, workspace: workspace, logger: logger)
+                    }
+                    return try await runClaude(
+                        ClaudeInvocation.run(prompt: ReviewPrompt.build(request, diffWritten: false), config: config),
+                        execution: execution, in: config.workDir, logger: logger)
+                }
+            }
+            execution.finish(result, status: status)
+            logger.info(
+                "run finished",
+                metadata: ["outcome": "\(status.rawValue)", "duration": "\(ContinuousClock.now - started)"])
+            return result
+        } catch let error as RunnerError {
+            execution.fail(error.message)
+            throw error
+        } catch is CancellationError {
+            let status = execution.stoppedStatus
+            execution.fail("\(status.rawValue): the run was stopped before Claude started", status: status)
+            throw CancellationError()
+        } catch {
+            execution.fail(redactor.redact("\(error)"))
+            throw error
         }
-        logger.info(
-            "run finished",
-            metadata: [
-                "outcome": "\(result.error == nil ? "ok" : "claude error")",
-                "duration": "\(ContinuousClock.now - started)",
-            ])
-        return result
     }
 
     private func runInClone(
-        _ request: RunRequest, repo: RepoReference, runID: String, workspace: String, logger: Logger
-    ) async throws -> RunResult {
+        _ request: RunRequest, repo: RepoReference, execution: RunExecution, workspace: String, logger: Logger
+    ) async throws -> (RunResult, RunStatus) {
         let baseRef = request.baseRef.nonEmpty
         do {
             try await git(for: repo).clone(
@@ -170,22 +244,26 @@ public final class RunnerService: Sendable {
         }
         let prompt = ReviewPrompt.build(request, diffWritten: diffWritten)
         return try await runClaude(
-            ClaudeInvocation.run(prompt: prompt, config: config), runID: runID, in: workspace, logger: logger)
+            ClaudeInvocation.run(prompt: prompt, config: config), execution: execution, in: workspace, logger: logger)
     }
 
     private func runClaude(
-        _ invocation: ClaudeInvocation, runID: String, in directory: String, logger: Logger
-    ) async throws
-        -> RunResult
-    {
+        _ invocation: ClaudeInvocation, execution: RunExecution, in directory: String, logger: Logger
+    ) async throws -> (RunResult, RunStatus) {
         do {
-            let outcome = try await claude.run(invocation, in: directory, logger: logger)
-            return RunResult(id: runID, output: outcome.output, error: outcome.error)
+            let outcome = try await execution.runClaude(
+                invocation, in: directory, paths: hostPaths(workspace: directory), logger: logger)
+            return (outcome.result(id: execution.id), outcome.status)
         } catch let failure as ClaudeProcess.LaunchFailure {
             // As the original: Claude that cannot start is a Result error, not a failed request.
             logger.error("claude could not be started", metadata: ["error": "\(failure.description)"])
-            return RunResult(id: runID, output: "", error: failure.description)
+            return (RunResult(id: execution.id, output: "", error: failure.description), .failed)
         }
+    }
+
+    /// The host paths to take out of what a run in `workspace` shows.
+    func hostPaths(workspace: String, taskRoot: String? = nil) -> HostPaths {
+        HostPaths(workspace: workspace, taskRoot: taskRoot, workRoot: config.workDir, home: PathExpansion.homeDirectory)
     }
 
     /// Git with the GitHub token as an HTTP header for clones from the configured GitHub host: the token

@@ -7,6 +7,11 @@ public enum Timestamp {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
     }
 
+    /// Whole seconds (`2026-11-25T17:38:35Z`), as GitHub's `since` parameters take them.
+    public static func secondsString(from date: Date) -> String {
+        Date.ISO8601FormatStyle().format(date)
+    }
+
     public static func date(from text: String) -> Date? {
         if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
         if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }

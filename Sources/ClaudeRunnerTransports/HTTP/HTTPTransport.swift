@@ -30,14 +30,17 @@ public enum HTTPTransport {
         // A run stops when its client goes away. Claiming an issue and cleaning up are not interrupted:
         // half a claim would leave the issue labelled claimed-by-claude with nothing running.
         api.post("run") { request, context in
-            try await handle(request, context, RunRequest.self, service, maxBodyBytes, stopWhenClientLeaves: true) {
-                body, logger in try await service.run(body, logger: logger)
+            if let format = ProgressStreamFormat(accept: request.headers[.accept]) {
+                return try await streamRun(request, context, format: format, service: service, maxBodyBytes)
             }
+            return try await handle(
+                request, context, RunRequest.self, service, maxBodyBytes, stopWhenClientLeaves: true
+            ) { body, logger in try await service.run(body, transport: .http, callerLeaves: true, logger: logger) }
         }
         api.post("run-issue") { request, context in
             try await handle(request, context, RunIssueRequest.self, service, maxBodyBytes, stopWhenClientLeaves: false)
             {
-                body, logger in try await service.runIssue(body, logger: logger)
+                body, logger in try await service.runIssue(body, transport: .http, logger: logger)
             }
         }
         api.post("cleanup-issue") { request, context in
@@ -99,22 +102,38 @@ public enum HTTPTransport {
             + "anyone who can reach it can run Claude on this machine"
     }
 
+    /// Reads and decodes a request body; the error response when it is too large or not the right JSON.
+    static func decodeBody<Body: Decodable & Sendable>(
+        _ request: Request, _ type: Body.Type, maxBodyBytes: Int
+    ) async throws -> Result<Body, ErrorResponse> {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return .failure(.init(errorResponse(.contentTooLarge, "request body is larger than \(maxBodyBytes) bytes")))
+        }
+        do {
+            return .success(try WireJSON.decode(type, from: Data(buffer: buffer)))
+        } catch {
+            return .failure(.init(errorResponse(.badRequest, error.description)))
+        }
+    }
+
+    /// A response that is an answer by itself (an error before any work began).
+    struct ErrorResponse: Error {
+        let response: Response
+        init(_ response: Response) { self.response = response }
+    }
+
     static func handle<Body: Decodable & Sendable>(
         _ request: Request, _ context: RunnerRequestContext, _ type: Body.Type, _ service: RunnerService,
         _ maxBodyBytes: Int, stopWhenClientLeaves: Bool,
         _ call: @escaping @Sendable (Body, Logger) async throws -> RunResult
     ) async throws -> Response {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            return errorResponse(.contentTooLarge, "request body is larger than \(maxBodyBytes) bytes")
-        }
         let body: Body
-        do {
-            body = try WireJSON.decode(type, from: Data(buffer: buffer))
-        } catch {
-            return errorResponse(.badRequest, error.description)
+        switch try await decodeBody(request, type, maxBodyBytes: maxBodyBytes) {
+        case .success(let decoded): body = decoded
+        case .failure(let failure): return failure.response
         }
         do {
             let logger = context.logger
@@ -122,7 +141,7 @@ public enum HTTPTransport {
                 stopWhenClientLeaves
                 ? try await untilClientLeaves(context.channel) { try await call(body, logger) }
                 : try await call(body, logger)
-            return jsonResponse(.ok, WireJSON.encode(result))
+            return resultResponse(result)
         } catch let error as RunnerError {
             return errorResponse(status(for: error.kind), error.message)
         } catch is CancellationError {
@@ -141,6 +160,16 @@ public enum HTTPTransport {
         case .unavailable: .serviceUnavailable
         case .failed: .internalServerError
         }
+    }
+
+    /// A Result as the answer: one buffer, or for a large output several, so that the output is never
+    /// held twice over (as text and as encoded JSON) while the answer is written.
+    static func resultResponse(_ result: RunResult) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: WireJSON.buffer(result))
+        )
     }
 
     static func jsonResponse(_ status: HTTPResponse.Status, _ data: Data) -> Response {

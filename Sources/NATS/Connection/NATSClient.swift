@@ -131,6 +131,11 @@ public final class NATSClient: Service, Sendable {
         channel?.writeAndFlush(operation, promise: nil)
     }
 
+    /// A fresh, unique subject under `_INBOX.`, for replies or progress a caller subscribes to itself.
+    public static func newInbox() -> String {
+        "_INBOX.\(NUID.next())"
+    }
+
     /// Subscribes to `subject`, in `queueGroup` when given. Messages arrive on the returned sequence until
     /// ``NATSSubscription/unsubscribe()`` or close.
     public func subscribe(to subject: String, queueGroup: String? = nil) throws -> NATSSubscription {

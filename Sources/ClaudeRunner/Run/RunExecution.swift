@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Where a run came from.
+public enum RunTransport: String, Sendable, Codable {
+    case http, nats, cli
+}
+
+/// What kind of run it is: a plain prompt, a pull-request review (a run with `base_ref` or `pr_number`),
+/// or a GitHub issue attempt.
+public enum RunKind: String, Sendable, Codable, CaseIterable {
+    case run, review, issue
+}
+
+/// The one path every run takes, whatever its kind or transport: it waits for a run slot (sending
+/// `queued`), starts Claude (``ClaudeProcess``, which parses its events and sends the progress), builds
+/// the Result and sends it as the last event, and can be cancelled by id while it goes. Plain runs,
+/// reviews and issue attempts all go through one of these, so whatever hooks in here (recording,
+/// metrics, cancel) applies to every run once.
+public final class RunExecution: Sendable {
+    public let id: String
+    public let kind: RunKind
+    public let transport: RunTransport
+    public let progress: RunProgress
+    let service: RunnerService
+    private let state = Mutex(State())
+
+    struct State {
+        var cancelRequested = false
+        var cancel: (@Sendable () -> Void)?
+        var status: RunStatus = .queued
+    }
+
+    init(id: String, kind: RunKind, transport: RunTransport, service: RunnerService) {
+        self.id = id
+        self.kind = kind
+        self.transport = transport
+        self.progress = RunProgress(runID: id)
+        self.service = service
+    }
+
+    /// Where the run is now.
+    public var status: RunStatus { state.withLock { $0.status } }
+
+    /// Whether ``cancel()`` was called.
+    public var cancelRequested: Bool { state.withLock { $0.cancelRequested } }
+
+    /// What a run stopped before its end is: `cancelled` when ``cancel()`` asked for it (a caller or an
+    /// operator), `interrupted` otherwise (the runner is stopping).
+    public var stoppedStatus: RunStatus { cancelRequested ? .cancelled : .interrupted }
+
+    /// Asks the run to stop: its process group is ended as on a timeout and it ends `cancelled`.
+    /// - Returns: `false` when the run had already ended.
+    @discardableResult
+    public func cancel() -> Bool {
+        let cancel: (@Sendable () -> Void)? = state.withLock { state in
+            guard !state.status.isFinal else { return nil }
+            state.cancelRequested = true
+            return state.cancel
+        }
+        guard let cancel else { return false }
+        cancel()
+        return true
+    }
+
+    /// Runs `body` so that ``cancel()`` can stop it, registered as an active run for its length.
+    /// Cancelling the calling task (a client that went away, shutdown) cancels `body` too.
+    func cancellable<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await body() }
+        let alreadyCancelled: Bool = state.withLock { state in
+            state.cancel = { task.cancel() }
+            return state.cancelRequested
+        }
+        if alreadyCancelled { task.cancel() }
+        service.activeRuns.add(self)
+        defer { service.activeRuns.remove(id) }
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    /// Holds a run slot for `body`, sending `queued` with the run's place in line when it has to wait.
+    func withSlot<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await service.slots.withSlot(
+            onWait: { [progress] position in progress.emit(.queued(position: position)) }
+        ) {
+            state.withLock { $0.status = .running }
+            return try await body()
+        }
+    }
+
+    /// Starts Claude and reads it to the end; the one place a run's `claude` process is started.
+    func runClaude(
+        _ invocation: ClaudeInvocation, in directory: String, paths: HostPaths, logger: Logger,
+        onStart: @escaping @Sendable (Int32) -> Void = { _ in }
+    ) async throws -> ClaudeOutcome {
+        var outcome = try await service.claude.run(
+            invocation, in: directory, paths: paths, progress: progress, logger: logger, onStart: onStart)
+        if outcome.status == .cancelled, !cancelRequested {
+            // Not stopped by ``cancel()`` (a caller, an operator): the runner is stopping.
+            outcome.status = .interrupted
+            outcome.error = "interrupted: the runner stopped before Claude finished"
+        }
+        return outcome
+    }
+
+    /// Ends the run with its Result: the last event, and the final status.
+    func finish(_ result: RunResult, status: RunStatus) {
+        state.withLock { $0.status = status }
+        progress.emit(.result(result))
+    }
+
+    /// Ends a run whose request failed after it began (a failed clone, a full queue).
+    func fail(_ message: String, status: RunStatus = .failed) {
+        state.withLock { $0.status = status }
+        progress.emit(.error(message))
+    }
+}
+
+/// The runs in progress, by id, for cancelling and following them.
+public final class ActiveRuns: Sendable {
+    private let runs = Mutex<[String: RunExecution]>([:])
+
+    public init() {}
+
+    func add(_ run: RunExecution) { runs.withLock { $0[run.id] = run } }
+    func remove(_ id: String) { _ = runs.withLock { $0.removeValue(forKey: id) } }
+
+    public subscript(id: String) -> RunExecution? { runs.withLock { $0[id] } }
+
+    public var all: [RunExecution] { runs.withLock { Array($0.values) } }
+}

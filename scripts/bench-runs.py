@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Benchmarks of one run's cost in the runner: memory for large outputs, event parsing speed, and the
+overhead of a run over HTTP compared with spawning the same fake `claude` directly.
+
+Usage: scripts/bench-runs.py [--binary PATH] [--runs N]
+Builds nothing: give it a built claude-runner (default .build/release/claude-runner, else .build/debug).
+Prints figures side by side; it asserts nothing (these machines are shared and noisy).
+"""
+import argparse, concurrent.futures, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIB = 1 << 20
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def kib(value):
+    return int(value.split()[0])
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(parts[11]) + int(parts[12])) / ticks
+
+
+class Server:
+    def __init__(self, binary, fake, work, config=""):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="bench-runner-", dir=work)
+        with open(os.path.join(self.dir, "config.yaml"), "w") as f:
+            f.write(config)
+        env = dict(os.environ, PATH=os.path.dirname(fake) + ":" + os.environ["PATH"], LOG_LEVEL="error")
+        self.process = subprocess.Popen(
+            [binary, "--http", "--http-addr", f"127.0.0.1:{self.port}", "--path", self.dir],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("server did not start")
+
+    def run(self, prompt="bench", timeout=600):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/run", data=json.dumps({"prompt": prompt}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+
+    def stop(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def write_fake(directory, body):
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "claude")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + body + "\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+def event_line(kind, text):
+    if kind == "text":
+        return json.dumps({"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}})
+    if kind == "tool":
+        return json.dumps({"type": "assistant", "message": {"content": [
+            {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": text}}]}})
+    if kind == "user":
+        return json.dumps({"type": "user", "message": {"content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": text}]}})
+    raise ValueError(kind)
+
+
+def result_line(text="done"):
+    return json.dumps({"type": "result", "subtype": "success", "is_error": False, "result": text, "num_turns": 3,
+                       "total_cost_usd": 0.01, "usage": {"input_tokens": 10, "output_tokens": 5}})
+
+
+def memory_case(binary, work, name, fake_body):
+    fake = write_fake(os.path.join(work, name), fake_body)
+    server = Server(binary, fake, work)
+    try:
+        server.run("warm up")  # the first run pays for lazy start-up allocations
+        before = proc_status(server.process.pid)
+        started = time.time()
+        body = server.run()
+        elapsed = time.time() - started
+        after = proc_status(server.process.pid)
+        return {
+            "case": name, "answer_bytes": len(body), "seconds": elapsed,
+            "peak_growth_mib": (kib(after["VmHWM"]) - kib(before["VmRSS"])) / 1024,
+            "rss_growth_mib": (kib(after["VmRSS"]) - kib(before["VmRSS"])) / 1024,
+        }
+    finally:
+        server.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--parse-mb", type=int, default=200)
+    args = parser.parse_args()
+    binary = args.binary
+    for candidate in [".build/release/claude-runner", ".build/debug/claude-runner"]:
+        if binary is None and os.path.exists(os.path.join(ROOT, candidate)):
+            binary = os.path.join(ROOT, candidate)
+    if binary is None:
+        raise SystemExit("build claude-runner first: swift build -c release --product claude-runner")
+    work = tempfile.mkdtemp(prefix="bench-runs-")
+    print(f"binary: {binary}")
+    try:
+        # 1. Memory: a 50 MB answer with the default 16 MiB output cap.
+        cap = 16
+        data = os.path.join(work, "stream.jsonl")
+        with open(data, "w") as f:
+            f.write(json.dumps({"type": "system", "subtype": "init", "session_id": "s", "model": "m"}) + "\n")
+            written = 0
+            chunk = event_line("text", "x" * 1000) + "\n"
+            while written < 30 * MIB:
+                f.write(chunk)
+                written += len(chunk)
+            f.write(event_line("user", "y" * (20 * MIB)) + "\n")
+            f.write(result_line() + "\n")
+        rows = [
+            memory_case(binary, work, "plain 50 MB", "head -c 52428800 /dev/zero | tr '\\0' x"),
+            memory_case(binary, work, "stream-json 50 MB (one 20 MB line)", f"cat '{data}'"),
+        ]
+        print(f"\nmemory (output cap {cap} MiB; target: growth <= cap + 10 MiB = {cap + 10} MiB)")
+        print(f"{'case':40} {'answer':>10} {'peak growth':>12} {'RSS after':>10} {'time':>7}")
+        for row in rows:
+            print(f"{row['case']:40} {row['answer_bytes'] / MIB:8.1f}Mi {row['peak_growth_mib']:10.1f}Mi "
+                  f"{row['rss_growth_mib']:8.1f}Mi {row['seconds']:6.2f}s")
+
+        # 2. Event parsing speed: a recorded-looking session printed over and over.
+        session = [
+            json.dumps({"type": "system", "subtype": "init", "session_id": "s", "model": "m"}),
+            event_line("text", "Let me look at the failing test first. " * 8),
+            event_line("tool", "swift test --filter ParserTests 2>&1 | tail -40"),
+            event_line("user", ("Test Case 'ParserTests.testNested' passed (0.004 seconds).\n" * 40)),
+            event_line("tool", "sed -n 1,80p Sources/Parser/Parser.swift"),
+            event_line("user", ("    let token = try lexer.next()  // and some source code here\n" * 60)),
+        ]
+        block = "\n".join(session[1:]) + "\n"
+        parse_file = os.path.join(work, "parse.jsonl")
+        with open(parse_file, "w") as f:
+            f.write(session[0] + "\n")
+            size = 0
+            while size < args.parse_mb * MIB:
+                f.write(block)
+                size += len(block)
+            f.write(result_line() + "\n")
+        total = os.path.getsize(parse_file)
+        fake = write_fake(os.path.join(work, "parse"), f"cat '{parse_file}'")
+        server = Server(binary, fake, work)
+        try:
+            server.run("warm up")
+            cpu_before = cpu_seconds(server.process.pid)
+            started = time.time()
+            server.run()
+            wall = time.time() - started
+            cpu = cpu_seconds(server.process.pid) - cpu_before
+        finally:
+            server.stop()
+        print(f"\nevent parsing: {total / MIB:.0f} MiB of stream-json in {wall:.2f} s wall, "
+              f"{cpu:.2f} s runner CPU = {total / MIB / max(cpu, 1e-9):.0f} MiB/s per CPU second (target >= 50)")
+
+        # 3. Overhead of a run: HTTP round trip vs spawning the same fake directly.
+        small = os.path.join(work, "small.jsonl")
+        with open(small, "w") as f:
+            f.write("\n".join(session[:3]) + "\n" + result_line() + "\n")
+        fake = write_fake(os.path.join(work, "small"), f"cat '{small}'")
+
+        def direct():
+            started = time.perf_counter()
+            subprocess.run([fake, "-p", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+            return time.perf_counter() - started
+
+        server = Server(binary, fake, work, "limits:\n  maxConcurrentRuns: 16\n")
+        try:
+            for _ in range(10):
+                server.run()
+                direct()
+
+            def over_http():
+                started = time.perf_counter()
+                server.run()
+                return time.perf_counter() - started
+
+            direct_times, http_times = [], []
+            for _ in range(args.runs):  # interleaved, so both see the same machine
+                direct_times.append(direct())
+                http_times.append(over_http())
+            concurrency = 16
+            count = args.runs * 2
+            with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+                started = time.perf_counter()
+                list(pool.map(lambda _: direct(), range(count)))
+                direct_rate = count / (time.perf_counter() - started)
+                started = time.perf_counter()
+                list(pool.map(lambda _: server.run(), range(count)))
+                http_rate = count / (time.perf_counter() - started)
+        finally:
+            server.stop()
+        d, h = statistics.median(direct_times) * 1000, statistics.median(http_times) * 1000
+        print(f"\noverhead of one run (median of {args.runs}, interleaved; target ratio <= 1.5)")
+        print(f"{'direct spawn of the fake':32} {d:8.2f} ms")
+        print(f"{'POST /api/run (parsing on)':32} {h:8.2f} ms")
+        print(f"{'ratio':32} {h / d:8.2f}x   (added {h - d:.2f} ms)")
+        print(f"\nthroughput at {concurrency} concurrent: direct {direct_rate:.0f}/s, HTTP {http_rate:.0f}/s, "
+              f"ratio {http_rate / direct_rate:.2f} (target >= 0.75)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
