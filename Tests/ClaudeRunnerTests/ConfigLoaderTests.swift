@@ -31,6 +31,38 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test("the stream-json keys: budgets, progress interval, sandbox, after-result grace; bad values named")
+    func streamKeys() throws {
+        let loaded = try parse(
+            """
+            maxBudgetUSD: 2.5
+            issue:
+              maxBudgetUSD: 0.75
+              progressInterval: 1m
+              sandboxed: true
+            limits:
+              afterResultGrace: 3s
+            """)
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.config.maxBudgetUSD == 2.5)
+        #expect(loaded.config.issue.maxBudgetUSD == 0.75)
+        #expect(loaded.config.issue.progressInterval == .seconds(60))
+        #expect(loaded.config.issue.sandboxed)
+        #expect(loaded.config.limits.afterResultGrace == .seconds(3))
+        let defaults = try parse("").config
+        #expect(defaults.maxBudgetUSD == nil)
+        #expect(defaults.issue.progressInterval == .seconds(15))
+        #expect(!defaults.issue.sandboxed)
+        #expect(defaults.limits.afterResultGrace == .seconds(10))
+        #expect(throws: ConfigError.self) { try parse("maxBudgetUSD: lots") }
+        do {
+            _ = try parse("issue:\n  maxBudgetUSD: -1\n")
+            Issue.record("a negative budget was accepted")
+        } catch let error as ConfigError {
+            #expect(error.description == "/etc/cr/config.yaml:2: key 'issue.maxBudgetUSD': must be greater than 0, got -1")
+        }
+    }
+
     @Test("an empty file means every default")
     func emptyFile() throws {
         let loaded = try parse("")

@@ -29,6 +29,8 @@ struct ExampleConfigTests {
             "workDir", "allowedTools", "maxTurns", "model", "bypassPermissions", "modelLabels", "token", "baseURL",
             "tokens", "tokenFile", "insecure", "cert", "key", "maxBodyBytes", "maxConcurrentRuns", "maxQueuedRuns",
             "runTimeout", "idleTimeout", "shutdownGrace", "maxOutputBytes", "allowedProtocols",
+            // Spec section 10.
+            "maxBudgetUSD", "sandboxed", "progressInterval", "afterResultGrace",
         ] {
             #expect(text.contains("\(key):"), "config.example.yaml does not mention \(key)")
         }

@@ -40,7 +40,7 @@ struct ProgressTests {
 
     @Test("NDJSON: events flushed as they happen (the first tool event arrives while Claude runs), result last")
     func ndjson() async throws {
-        let fixture = try Self.fixture(lineDelay: "0.6")
+        let fixture = try Self.fixture(lineDelay: "1.5")
         defer { fixture.directory.remove() }
         try await RunnerServer.with(fixture) { [fixture] server in
             let response = try await StreamedResponse.post(
@@ -51,17 +51,19 @@ struct ProgressTests {
             let events = try await within(.seconds(60), "the whole stream") {
                 var events: [RunEvent] = []
                 var claudeWasRunning = false
+                var arrivals: [String] = []
+                let start = ContinuousClock.now
                 for try await line in response.lines {
                     let event = try Self.decode(line)
-                    if events.isEmpty || event.type == "tool" && !events.contains(where: { $0.type == "tool" }) {
-                        // Claude prints the rest 0.6 s apart: it is still running now.
-                        if event.type == "tool", let pid = fixture.claude.processID {
-                            claudeWasRunning = processIsAlive(pid)
-                        }
+                    arrivals.append("\(event.type)@\(ContinuousClock.now - start)")
+                    if event.type == "tool", !events.contains(where: { $0.type == "tool" }) {
+                        // Claude prints the rest 1.5 s apart: it is still running now.
+                        let pid = try #require(fixture.claude.processID)
+                        claudeWasRunning = processIsAlive(pid)
                     }
                     events.append(event)
                 }
-                #expect(claudeWasRunning, "the first tool event arrived only after Claude had finished")
+                #expect(claudeWasRunning, "the first tool event arrived only after Claude had finished: \(arrivals)")
                 return events
             }
             #expect(events.map(\.type) == ["started", "tool", "tool", "denied", "text", "result"])

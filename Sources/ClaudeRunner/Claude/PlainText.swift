@@ -21,6 +21,11 @@ struct PlainText: Sendable {
         let room = limit - keptCount
         guard room > 0, !bytes.isEmpty else { return }
         let kept = UnsafeRawBufferPointer(rebasing: bytes.prefix(room))
+        if keptCount == 0, kept.count < room {
+            // Room for the whole cap (and a closing note) at once: reserved pages cost no memory until they
+            // are written, while growing a large string step by step copies it, twice its size for a moment.
+            text.reserveCapacity(limit + 256)
+        }
         keptCount += kept.count
         if carry.isEmpty {
             let complete = Self.completePrefixLength(kept)

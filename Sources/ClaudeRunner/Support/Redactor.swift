@@ -32,9 +32,21 @@ public struct Redactor: Sendable {
         return Self.redactURLCredentials(result)
     }
 
+    /// Whether any `://` is followed by an authority with `@` (most text with URLs has none, and is then
+    /// returned as it is, without a copy).
+    static func hasURLCredentials(_ text: String) -> Bool {
+        var rest = Substring(text)
+        while let range = rest.range(of: "://") {
+            rest = rest[range.upperBound...]
+            let authority = rest.prefix { $0 != "/" && !$0.isWhitespace && $0 != "'" && $0 != "\"" }
+            if authority.contains("@") { return true }
+        }
+        return false
+    }
+
     /// Replaces `scheme://userinfo@` with `scheme://[REDACTED]@`.
     static func redactURLCredentials(_ text: String) -> String {
-        guard text.contains("://") else { return text }
+        guard text.contains("://"), hasURLCredentials(text) else { return text }
         var output = ""
         output.reserveCapacity(text.utf8.count)
         var rest = Substring(text)

@@ -21,6 +21,48 @@ public enum WireJSON {
         return object.finish()
     }
 
+    /// Above this many bytes of output an answer is written in pieces of this size.
+    public static let chunkSize = 1 << 20
+
+    /// The Result's JSON, handed to `write` in pieces of about `chunkSize` bytes: the output is escaped a
+    /// piece at a time, so a large output is never held a second time as encoded JSON.
+    public static func write(
+        _ result: RunResult, chunkSize: Int, _ emit: (ByteBuffer) async throws -> Void
+    ) async throws {
+        var head = ByteBuffer(string: #"{"id":"#)
+        head.writeJSONString(result.id, escapeHTML: true)
+        head.writeString(#","output":""#)
+        try await emit(head)
+        let output = result.output
+        let utf8 = output.utf8
+        var start = utf8.startIndex
+        while start < utf8.endIndex {
+            var end = utf8.index(start, offsetBy: chunkSize, limitedBy: utf8.endIndex) ?? utf8.endIndex
+            // Never split a character's bytes (U+2028 must be seen whole to be escaped).
+            while end < utf8.endIndex, UTF8.isContinuation(utf8[end]) { end = utf8.index(after: end) }
+            let piece = String(output[start..<end])
+            var buffer = ByteBufferAllocator().buffer(capacity: piece.utf8.count + piece.utf8.count / 8 + 16)
+            buffer.writeJSONString(piece, escapeHTML: true)
+            // Without the quotes: this is the middle of one string.
+            buffer.moveReaderIndex(forwardBy: 1)
+            buffer.moveWriterIndex(to: buffer.writerIndex - 1)
+            try await emit(buffer)
+            start = end
+        }
+        var rest = JSONObjectWriter(capacity: 512)
+        var copy = result
+        copy.id = ""
+        copy.output = ""
+        write(copy, into: &rest)
+        var tail = rest.finish()
+        // `{"id":"","output":""` is already out, as the head plus the output: what follows it goes after.
+        let skip = #"{"id":"","output":"""#.utf8.count
+        tail.moveReaderIndex(forwardBy: skip)
+        var closing = ByteBuffer(string: "\"")
+        closing.writeBuffer(&tail)
+        try await emit(closing)
+    }
+
     static func write(_ result: RunResult, into object: inout JSONObjectWriter) {
         object.string("id", result.id)
         object.string("output", result.output)

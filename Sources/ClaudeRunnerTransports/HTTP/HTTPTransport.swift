@@ -165,11 +165,16 @@ public enum HTTPTransport {
     /// A Result as the answer: one buffer, or for a large output several, so that the output is never
     /// held twice over (as text and as encoded JSON) while the answer is written.
     static func resultResponse(_ result: RunResult) -> Response {
-        Response(
-            status: .ok,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: WireJSON.buffer(result))
-        )
+        let headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        guard result.output.utf8.count > WireJSON.chunkSize else {
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: WireJSON.buffer(result)))
+        }
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                try await WireJSON.write(result, chunkSize: WireJSON.chunkSize) { try await writer.write($0) }
+                try await writer.finish(nil)
+            })
     }
 
     static func jsonResponse(_ status: HTTPResponse.Status, _ data: Data) -> Response {
