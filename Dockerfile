@@ -3,7 +3,8 @@
 #   docker build -t claude-runner .
 #   docker run -d --user "$(id -u):$(id -g)" -v ~/.claude:/root/.claude \
 #     -v ~/.flarex/claude-runner:/root/.flarex/claude-runner claude-runner
-# No HEALTHCHECK yet: the runner has no health endpoint (planned with observability).
+# The HEALTHCHECK asks GET /healthz on 127.0.0.1:8080 (plain HTTP, the default --http --http-addr :8080);
+# give `docker run --health-cmd ...` for another address or HTTPS.
 FROM swift:6.3-noble AS build
 WORKDIR /src
 COPY Package.swift ./
@@ -30,4 +31,6 @@ WORKDIR /root
 # same paths as the original image.
 VOLUME ["/root/.claude", "/root/.flarex/claude-runner"]
 EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["claude-runner"]

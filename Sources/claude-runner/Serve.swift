@@ -55,12 +55,18 @@ struct Serve: AsyncParsableCommand {
             }
             var services: [any Service] = [background]
             var natsService: NATSService?
+            var natsClient: NATSClient?
             if natsEnabled {
                 let (client, endpoints) = try natsServices(
                     config: config, idFile: idFile, credentials: credentials, service: service, logger: logger)
                 services += [client, endpoints]
                 natsService = endpoints
+                natsClient = client
             }
+            let metrics = RunnerMetrics.bootstrap(service: service, nats: natsClient)
+            var natsConnected: (@Sendable () -> Bool)?
+            if let natsClient { natsConnected = { natsClient.isConnected } }
+            let observability = Observability(natsConnected: natsConnected, metrics: metrics)
             if httpEnabled {
                 do {
                     if let warning = try HTTPTransport.checkExposure(address: address, http: config.http) {
@@ -72,7 +78,7 @@ struct Serve: AsyncParsableCommand {
                 let app: any Service
                 do {
                     app = try HTTPTransport.application(
-                        service: service, address: address, logger: logger,
+                        service: service, address: address, logger: logger, observability: observability,
                         onServerRunning: { channel in
                             logger.info(
                                 "HTTP transport listening",

@@ -123,6 +123,7 @@ public struct GitHubClient: Sendable {
                 response = try await httpClient.execute(request, timeout: timeout, logger: logger)
                 responseBody = try await response.body.collect(upTo: 8 << 20)
             } catch {
+                RunMetrics.githubRequest(method: method.rawValue, status: 0)
                 let failure = Failure(status: nil, description: "GitHub \(method) \(path): \(Self.describe(error))")
                 if idempotent, attempt < maxAttempts, !(error is CancellationError) {
                     logger.warning(
@@ -135,6 +136,7 @@ public struct GitHubClient: Sendable {
                 throw failure
             }
             let status = Int(response.status.code)
+            RunMetrics.githubRequest(method: method.rawValue, status: status)
             if (200..<300).contains(status) { return responseBody }
 
             let message = Self.errorMessage(responseBody) ?? response.status.reasonPhrase

@@ -107,16 +107,21 @@ public final class RunExecution: Sendable {
         return outcome
     }
 
-    /// Ends the run with its Result: the last event, and the final status.
+    /// Ends the run with its Result: the last event, the final status, the metrics.
     func finish(_ result: RunResult, status: RunStatus) {
         state.withLock { $0.status = status }
         progress.emit(.result(result))
+        RunMetrics.runFinished(
+            kind: kind, status: status, duration: ContinuousClock.now - progress.startedAt, costUSD: result.costUSD,
+            usage: result.usage)
     }
 
     /// Ends a run whose request failed after it began (a failed clone, a full queue).
     func fail(_ message: String, status: RunStatus = .failed) {
         state.withLock { $0.status = status }
         progress.emit(.error(message))
+        RunMetrics.runFinished(
+            kind: kind, status: status, duration: ContinuousClock.now - progress.startedAt, costUSD: nil, usage: nil)
     }
 }
 

@@ -20,6 +20,7 @@ public final class RunnerService: Sendable {
     public let slots: RunSlots
     /// The runs in progress, by id.
     public let activeRuns = ActiveRuns()
+    let claudeVersion = ClaudeVersionCache()
     private let accepting = Mutex(true)
 
     /// - Parameters:

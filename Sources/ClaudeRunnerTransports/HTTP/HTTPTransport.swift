@@ -19,14 +19,26 @@ public enum HTTPTransport {
     ///   - maxBodyBytes: Larger request bodies (chunked ones too) get 413.
     ///   - tokens: Accepted bearer tokens; none means no authentication (only allowed on loopback or with
     ///     `http.insecure`, which the caller checks).
+    ///   - observability: Where readiness and metrics come from.
     public static func router(
-        service: RunnerService, maxBodyBytes: Int, tokens: [String] = []
+        service: RunnerService, maxBodyBytes: Int, tokens: [String] = [], observability: Observability = .init()
     )
         -> Router<RunnerRequestContext>
     {
         let router = Router(context: RunnerRequestContext.self)
-        if !tokens.isEmpty { router.add(middleware: BearerTokenMiddleware(tokens: tokens)) }
-        let api = router.group("api")
+        // Health answers anyone (Docker, systemd, Kubernetes probes); everything else needs the token.
+        addHealthRoutes(to: router, service: service, observability: observability)
+        let protected = router.group()
+        if !tokens.isEmpty { protected.add(middleware: BearerTokenMiddleware(tokens: tokens)) }
+        protected.get("metrics") { _, _ in
+            guard let metrics = observability.metrics else {
+                return errorResponse(.notFound, "metrics are not enabled")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: metrics()))
+        }
+        let api = protected.group("api")
         // A run stops when its client goes away. Claiming an issue and cleaning up are not interrupted:
         // half a claim would leave the issue labelled claimed-by-claude with nothing running.
         api.post("run") { request, context in
@@ -54,7 +66,7 @@ public enum HTTPTransport {
     /// Builds the HTTP application for `address` (`host:port` or `:port`), HTTPS when `http.tls` is set.
     /// - Throws: ``RunnerError`` when the TLS certificate or key cannot be loaded.
     public static func application(
-        service: RunnerService, address: ListenAddress, logger: Logger,
+        service: RunnerService, address: ListenAddress, logger: Logger, observability: Observability = .init(),
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let http = service.config.http
@@ -65,7 +77,8 @@ public enum HTTPTransport {
             throw RunnerError.invalidRequest("http.tls needs both cert and key")
         }
         return Application(
-            router: router(service: service, maxBodyBytes: http.maxBodyBytes, tokens: http.tokens),
+            router: router(
+                service: service, maxBodyBytes: http.maxBodyBytes, tokens: http.tokens, observability: observability),
             server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "claude-runner"),
             onServerRunning: onServerRunning,

@@ -47,6 +47,7 @@ public final class NATSClient: Service, Sendable {
         var serverInfo: ServerInfo?
         var subscriptions: [UInt64: Subscription] = [:]
         var nextSID: UInt64 = 1
+        var connectionCount = 0
         var inboxSID: UInt64?
         var replies: [String: PendingReply] = [:]
         var nextReplyID: UInt64 = 0
@@ -62,6 +63,9 @@ public final class NATSClient: Service, Sendable {
 
     /// Whether a connection is up now.
     public var isConnected: Bool { state.withLock { $0.channel != nil } }
+
+    /// How many times the connection was made again after it had been up (for a reconnects metric).
+    public var reconnectCount: Int { state.withLock { max(0, $0.connectionCount - 1) } }
 
     /// The INFO of the current (or last) server.
     public var serverInfo: ServerInfo? { state.withLock { $0.serverInfo } }
@@ -460,6 +464,7 @@ public final class NATSClient: Service, Sendable {
             state.pingsOutstanding = 0
             state.lastError = nil
             state.channel = channel
+            state.connectionCount += 1
             return true
         }
         guard ready else {

@@ -1,0 +1,67 @@
+import Metrics
+
+/// The runner's metrics, through the swift-metrics API only (the executable chooses the backend:
+/// Prometheus). Names and labels are the contract of spec section 11.
+public enum RunMetrics {
+    /// A run ended: counted by kind and status, its duration, cost and tokens added up by kind.
+    static func runFinished(kind: RunKind, status: RunStatus, duration: Duration, costUSD: Double?, usage: TokenUsage?) {
+        Counter(label: "claude_runner_runs_total", dimensions: [("kind", kind.rawValue), ("status", status.rawValue)])
+            .increment()
+        Timer(label: "claude_runner_run_duration_seconds", dimensions: [("kind", kind.rawValue)]).recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        if let costUSD, costUSD > 0 {
+            FloatingPointCounter(label: "claude_runner_cost_usd_total", dimensions: [("kind", kind.rawValue)])
+                .increment(by: costUSD)
+        }
+        if let usage {
+            for (type, count) in [
+                ("input", usage.inputTokens), ("output", usage.outputTokens), ("cache_read", usage.cacheReadInputTokens),
+                ("cache_creation", usage.cacheCreationInputTokens),
+            ] where count > 0 {
+                Counter(label: "claude_runner_tokens_total", dimensions: [("kind", kind.rawValue), ("type", type)])
+                    .increment(by: count)
+            }
+        }
+    }
+
+    /// Creates every series whose labels are known in advance at zero, so that a scrape sees the whole
+    /// contract from the start (and rates work from the first run).
+    public static func registerSeries() {
+        for kind in RunKind.allCases {
+            for status in RunStatus.allCases where status.isFinal {
+                _ = Counter(
+                    label: "claude_runner_runs_total", dimensions: [("kind", kind.rawValue), ("status", status.rawValue)])
+            }
+            FloatingPointCounter(label: "claude_runner_cost_usd_total", dimensions: [("kind", kind.rawValue)])
+                .increment(by: 0)
+            for type in ["input", "output", "cache_read", "cache_creation"] {
+                _ = Counter(label: "claude_runner_tokens_total", dimensions: [("kind", kind.rawValue), ("type", type)])
+            }
+        }
+        sample(runsInFlight: 0, runsQueued: 0)
+        Gauge(label: "claude_runner_nats_connected").record(0)
+        _ = Counter(label: "claude_runner_nats_reconnects_total")
+    }
+
+    /// One answer from GitHub's REST API (`status` 0: no answer, the call failed on the way).
+    static func githubRequest(method: String, status: Int) {
+        Counter(
+            label: "claude_runner_github_requests_total", dimensions: [("method", method), ("status", String(status))]
+        ).increment()
+    }
+
+    /// Sets the gauges of what the runner is doing now (sampled when metrics are read).
+    public static func sample(runsInFlight: Int, runsQueued: Int) {
+        Gauge(label: "claude_runner_runs_in_flight").record(runsInFlight)
+        Gauge(label: "claude_runner_runs_queued").record(runsQueued)
+    }
+
+    /// Sets the NATS gauges; `reconnects` is the total so far (the counter is moved up to it).
+    public static func sampleNATS(connected: Bool, reconnects: Int, counted: inout Int) {
+        Gauge(label: "claude_runner_nats_connected").record(connected ? 1 : 0)
+        if reconnects > counted {
+            Counter(label: "claude_runner_nats_reconnects_total").increment(by: reconnects - counted)
+            counted = reconnects
+        }
+    }
+}
