@@ -9,7 +9,10 @@ import Testing
 
 /// The real Claude Code CLI against the scripted ``FakeAnthropic``: these pin down the CLI behaviour the
 /// runner relies on (SPEC sections 9 and 10) and prove the fake is good enough to drive it.
-@Suite("the real Claude Code CLI against the fake Anthropic API")
+///
+/// Serialized: each CLI start costs a second or two of CPU, and a dozen at once would starve the
+/// timing-sensitive tests running beside them.
+@Suite("the real Claude Code CLI against the fake Anthropic API", .serialized)
 struct RealClaudeCLITests {
     typealias Turn = FakeAnthropic.Turn
 
