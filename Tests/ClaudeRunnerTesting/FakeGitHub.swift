@@ -167,7 +167,9 @@ public actor FakeGitHub {
     }
 
     /// `GET /repos/{o}/{r}/pulls?head=o:branch&state=open` and `POST /repos/{o}/{r}/pulls`.
-    private func handlePulls(method: String, repo: String, query: String, body: String) -> (Int, [String: String], String) {
+    private func handlePulls(
+        method: String, repo: String, query: String, body: String
+    ) -> (Int, [String: String], String) {
         func json(_ pull: PullRequest) -> [String: Any] {
             ["number": pull.number, "html_url": pull.url, "draft": pull.draft, "title": pull.title]
         }
@@ -178,7 +180,9 @@ public actor FakeGitHub {
                     let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
                     return (pair[0], (pair.count > 1 ? pair[1] : "").removingPercentEncoding ?? "")
                 }, uniquingKeysWith: { $1 })
-            let open = pullRequests.filter { $0.repo == repo && (parameters["head"] == nil || $0.head == parameters["head"]) }
+            let open = pullRequests.filter {
+                $0.repo == repo && (parameters["head"] == nil || $0.head == parameters["head"])
+            }
             return (200, [:], Self.json(open.map(json)))
         case "POST":
             let request = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
@@ -188,7 +192,8 @@ public actor FakeGitHub {
             let owner = repo.split(separator: "/").first.map(String.init) ?? ""
             let pull = PullRequest(
                 number: 100 + pullRequests.count, repo: repo, head: head.contains(":") ? head : "\(owner):\(head)",
-                base: base, title: title, body: request["body"] as? String ?? "", draft: request["draft"] as? Bool ?? false)
+                base: base, title: title, body: request["body"] as? String ?? "",
+                draft: request["draft"] as? Bool ?? false)
             pullRequests.append(pull)
             return (201, [:], Self.json(json(pull)))
         default:

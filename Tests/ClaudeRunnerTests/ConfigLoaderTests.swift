@@ -59,7 +59,8 @@ struct ConfigLoaderTests {
             _ = try parse("issue:\n  maxBudgetUSD: -1\n")
             Issue.record("a negative budget was accepted")
         } catch let error as ConfigError {
-            #expect(error.description == "/etc/cr/config.yaml:2: key 'issue.maxBudgetUSD': must be greater than 0, got -1")
+            #expect(
+                error.description == "/etc/cr/config.yaml:2: key 'issue.maxBudgetUSD': must be greater than 0, got -1")
         }
     }
 

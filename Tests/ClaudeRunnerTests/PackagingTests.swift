@@ -151,7 +151,7 @@ struct PackagingTests {
         #expect(server.contains("@anthropic-ai/claude-code"))
         #expect(server.contains("git"))
         #expect(server.contains("USER 10001"))
-        #expect(server.contains("CMD curl -fsS http://127.0.0.1:8080/healthz"))
+        #expect(server.contains(#"CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]"#))
         // The original image's volume paths keep working.
         #expect(server.contains(#"VOLUME ["/root/.claude", "/root/.flarex/claude-runner"]"#))
         let client = try String(contentsOfFile: Self.root + "/Dockerfile.client", encoding: .utf8)

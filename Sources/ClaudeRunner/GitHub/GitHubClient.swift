@@ -69,7 +69,9 @@ public struct GitHubClient: Sendable {
     }
 
     /// The open pull request whose head is `owner:branch`, if there is one.
-    public func openPullRequest(repo: String, headOwner: String, branch: String, logger: Logger) async throws
+    public func openPullRequest(
+        repo: String, headOwner: String, branch: String, logger: Logger
+    ) async throws
         -> GitHubPullRequest?
     {
         let head = Self.escapeQueryValue("\(headOwner):\(branch)")
