@@ -3,7 +3,7 @@ import ClaudeRunnerTesting
 import Foundation
 import Testing
 
-@Suite("config.yaml")
+@Suite("config.yaml", .timeLimit(.minutes(1)))
 struct ConfigLoaderTests {
     func parse(_ yaml: String, environment: [String: String] = [:]) throws -> ConfigLoader.Loaded {
         try ConfigLoader.parse(yaml: yaml, file: "/etc/cr/config.yaml", directory: "/etc/cr", environment: environment)

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The issue agent-task protocol end to end: HTTP in, fake GitHub, real git, fake claude.
-@Suite("POST /api/run-issue and /api/cleanup-issue")
+@Suite("POST /api/run-issue and /api/cleanup-issue", .timeLimit(.minutes(3)))
 struct HTTPIssueTests {
     static let repo = "acme/widgets"
     static let body = "Please add a --verbose flag.\n\n<!-- agent-task:v1 -->\n"
@@ -334,6 +334,7 @@ struct HTTPIssueTests {
 
             let bad = try await server.post("/api/cleanup-issue", #"{"repo":"acme/widgets","issue_number":0}"#)
             #expect(bad.status == 400)
+            #expect(bad.errorMessage?.hasPrefix("invalid issue number") == true, "\(bad.body)")
         }
     }
 
@@ -360,7 +361,7 @@ struct HTTPIssueTests {
     }
 }
 
-@Suite("owner/repo slugs")
+@Suite("owner/repo slugs", .timeLimit(.minutes(3)))
 struct SlugCloneTests {
     @Test("a slug is cloned from the GitHub web host of github.baseURL, with the token in a header, never in argv")
     func slugClone() async throws {
