@@ -63,6 +63,9 @@ public final class NATSClient: Service, Sendable {
     /// Whether a connection is up now.
     public var isConnected: Bool { state.withLock { $0.channel != nil } }
 
+    /// Subscriptions open now (the request inbox not counted); tests check that nothing leaks.
+    var subscriptionCount: Int { state.withLock { $0.subscriptions.count } }
+
     /// The INFO of the current (or last) server.
     public var serverInfo: ServerInfo? { state.withLock { $0.serverInfo } }
 
@@ -111,6 +114,9 @@ public final class NATSClient: Service, Sendable {
         _ payload: ByteBuffer, to subject: String, replyTo: String? = nil, headers: NATSHeaders? = nil
     ) throws {
         try ClientOperation.validateSubject(subject)
+        // Checked here: an operation that fails to encode in the pipeline would be lost without a word.
+        if let replyTo { try ClientOperation.validateSubject(replyTo) }
+        try headers?.validateForEncoding()
         let operation = ClientOperation.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
         let channel: (any Channel)? = try state.withLock { state in
             guard !state.machine.isClosing else { throw NATSError.closed }
