@@ -36,8 +36,9 @@ public actor FakeGitHub {
     private var issues: [String: [String: Any]] = [:]
     private var failures: [String: (status: Int, remaining: Int, headers: [String: String])] = [:]
     public private(set) var comments: [String: [String]] = [:]
-    /// Every comment posted, by id, with its issue and current text (edits replace the text).
+    /// Every comment posted, by id, with its issue, current text (edits replace the text) and author.
     public private(set) var commentsByID: [Int: (issue: String, body: String)] = [:]
+    private var commentAuthors: [Int: String] = [:]
     /// Each edit of a comment (`PATCH .../issues/comments/{id}`), in order.
     public private(set) var commentEdits: [(id: Int, body: String)] = []
     private var nextCommentID = 1001
@@ -74,6 +75,16 @@ public actor FakeGitHub {
     }
 
     public func comments(repo: String, number: Int) -> [String] { comments["\(repo)#\(number)"] ?? [] }
+
+    /// Posts a comment as a person (`login`), not as the runner.
+    public func addComment(repo: String, number: Int, body: String, login: String = "maintainer") {
+        let key = "\(repo)#\(number)"
+        comments[key, default: []].append(body)
+        let id = nextCommentID
+        nextCommentID += 1
+        commentsByID[id] = (key, body)
+        commentAuthors[id] = login
+    }
 
     /// Adds an open pull request (as if someone had opened it), `head` as `owner:branch`.
     public func addPullRequest(repo: String, head: String, base: String = "main", title: String = "existing") {
@@ -158,7 +169,8 @@ public actor FakeGitHub {
             return (201, [:], Self.json(["id": id, "body": text, "user": ["login": "claude-runner-bot"]]))
         case ("GET", "comments"):
             let list = commentsByID.filter { $0.value.issue == key }.sorted { $0.key < $1.key }.map {
-                ["id": $0.key, "body": $0.value.body, "user": ["login": "claude-runner-bot"]] as [String: Any]
+                ["id": $0.key, "body": $0.value.body, "user": ["login": commentAuthors[$0.key] ?? "claude-runner-bot"]]
+                    as [String: Any]
             }
             return (200, [:], Self.json(list))
         default:

@@ -142,7 +142,8 @@ struct BinaryTests {
             defer { fixture.directory.remove() }
             let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
             let workDir = fixture.directory.appending("work")
-            let yaml = "workDir: \(workDir)\ngithub:\n  baseURL: \(url)\n"
+            // This fake changes nothing: requireChanges false keeps the original's "finished".
+            let yaml = "workDir: \(workDir)\ngithub:\n  baseURL: \(url)\nissue:\n  requireChanges: false\n"
             let (server, endpoint) = try await startServer(
                 fixture, yaml: yaml, environment: ["GITHUB_TOKEN": "ghp_fromenv_abcdef"])
             defer { Task { await server.stop() } }
@@ -195,7 +196,9 @@ struct BinaryTests {
             let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "done"])
             defer { fixture.directory.remove() }
             let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
-            let path = try fixture.writeConfigFile("github:\n  baseURL: \(url)\n  token: ghp_config_token\n")
+            // This fake changes nothing: requireChanges false keeps the original's "finished".
+            let path = try fixture.writeConfigFile(
+                "github:\n  baseURL: \(url)\n  token: ghp_config_token\nissue:\n  requireChanges: false\n")
             let environment: [String: String?] = [
                 "PATH": fixture.pathWithFakeClaude,
                 "GITHUB_TOKEN": nil,

@@ -70,7 +70,20 @@ struct HTTPIssueTests {
 
             try await waitForComments(github, 2)
             let comments = await github.comments(repo: Self.repo, number: 42)
-            #expect(comments[1] == "claude-runner finished this task.\n\nOpened PR #9. Tests: swift test passed.")
+            // Claude committed but opened no pull request: the runner pushed its branch and opened one.
+            #expect(
+                comments[1]
+                    == "claude-runner finished this task.\n\nOpened PR #9. Tests: swift test passed."
+                    + "\n\nPull request: https://github.com/acme/widgets/pull/100")
+            let pull = try #require(await github.pullRequests.first)
+            #expect(pull.head == "acme:claude/issue-42")
+            #expect(pull.base == "main")
+            #expect(pull.title == "Add a feature")
+            #expect(pull.body.hasPrefix("Closes #42\n\nOpened PR #9."))
+            #expect(!pull.draft)
+            let pushed = try await Command.run(
+                "git", ["--git-dir", git.remote, "rev-parse", "refs/heads/claude/issue-42"])
+            #expect(pushed.trimmingCharacters(in: .whitespacesAndNewlines).count == 40)
             let labels = await github.labels(repo: Self.repo, number: 42)
             #expect(labels.contains("claimed-by-claude"))
             #expect(!labels.contains("agent-ready"))
@@ -376,6 +389,8 @@ struct SlugCloneTests {
             defer { fixture.directory.remove() }
             // http is what the loopback fake speaks; the slug's host comes from config, not the request.
             fixture.config.git.allowedProtocols = ["https"]
+            // This fake changes nothing: requireChanges false keeps the original's "finished".
+            fixture.config.issue.requireChanges = false
             try await RunnerServer.with(fixture) { [fixture] server in
                 let run = try await server.post("/api/run", json: RunRequest(prompt: "p", repo: "acme/widgets"))
                 #expect(run.status == 200, "\(run.body)")

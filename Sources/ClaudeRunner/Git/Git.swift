@@ -96,11 +96,11 @@ public struct Git: Sendable {
         return name.isEmpty ? nil : name
     }
 
-    /// How many commits `HEAD` has that `base` does not.
-    public func commitCount(since base: String, in directory: String, logger: Logger) async throws -> Int {
+    /// How many commits `HEAD` has that `base` does not (all of them without a base).
+    public func commitCount(since base: String?, in directory: String, logger: Logger) async throws -> Int {
         let text = try await run(
-            Self.untrusted + ["rev-list", "--count", "\(base)..HEAD"], in: directory, remote: false,
-            action: "git rev-list", logger: logger)
+            Self.untrusted + ["rev-list", "--count", base.map { "\($0)..HEAD" } ?? "HEAD"], in: directory,
+            remote: false, action: "git rev-list", logger: logger)
         return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
