@@ -64,6 +64,41 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test("the delivery keys of issue runs, with their defaults; a bad commit author is named")
+    func deliveryKeys() throws {
+        let defaults = try parse("").config.issue
+        #expect(defaults.openPullRequest)
+        #expect(defaults.commitAuthor == .init(name: "claude-runner", email: "claude-runner@users.noreply.github.com"))
+        #expect(!defaults.draftPullRequest)
+        #expect(defaults.requireChanges)
+        #expect(!defaults.resume)
+        #expect(!defaults.withholdGitHubToken)
+        let loaded = try parse(
+            """
+            issue:
+              openPullRequest: false
+              commitAuthor: Bot <bot@example.com>
+              draftPullRequest: true
+              requireChanges: false
+              resume: true
+              withholdGitHubToken: true
+            """
+        ).config.issue
+        #expect(!loaded.openPullRequest)
+        #expect(loaded.commitAuthor == .init(name: "Bot", email: "bot@example.com"))
+        #expect(loaded.draftPullRequest)
+        #expect(!loaded.requireChanges)
+        #expect(loaded.resume)
+        #expect(loaded.withholdGitHubToken)
+        do {
+            _ = try parse("issue:\n  commitAuthor: nobody\n")
+            Issue.record("a bad commit author was accepted")
+        } catch let error as ConfigError {
+            #expect(error.key == "issue.commitAuthor")
+            #expect(error.problem.contains("Name <email>"))
+        }
+    }
+
     @Test("an empty file means every default")
     func emptyFile() throws {
         let loaded = try parse("")

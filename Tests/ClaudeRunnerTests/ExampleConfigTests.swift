@@ -39,6 +39,8 @@ struct ExampleConfigTests {
             "runTimeout", "idleTimeout", "shutdownGrace", "maxOutputBytes", "allowedProtocols",
             // Spec section 10.
             "maxBudgetUSD", "sandboxed", "progressInterval", "afterResultGrace",
+            // Spec section 12.
+            "openPullRequest", "commitAuthor", "draftPullRequest", "requireChanges", "resume", "withholdGitHubToken",
         ] {
             #expect(keys.contains(key), "config.example.yaml does not mention \(key)")
         }
