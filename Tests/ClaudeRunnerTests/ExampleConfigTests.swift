@@ -29,6 +29,7 @@ struct ExampleConfigTests {
             "workDir", "allowedTools", "maxTurns", "model", "bypassPermissions", "modelLabels", "token", "baseURL",
             "tokens", "tokenFile", "insecure", "cert", "key", "maxBodyBytes", "maxConcurrentRuns", "maxQueuedRuns",
             "runTimeout", "idleTimeout", "shutdownGrace", "maxOutputBytes", "allowedProtocols",
+            "ledger", "enabled", "path", "retention", "maxTranscriptBytes",
         ] {
             #expect(text.contains("\(key):"), "config.example.yaml does not mention \(key)")
         }

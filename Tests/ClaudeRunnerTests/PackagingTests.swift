@@ -138,10 +138,13 @@ struct PackagingTests {
         #expect(server.contains("@anthropic-ai/claude-code"))
         #expect(server.contains("git"))
         #expect(server.contains("USER 10001"))
+        // GRDB links the system SQLite: headers to build, the library to run (server and client alike).
+        #expect(server.contains("libsqlite3-dev") && server.contains("libsqlite3-0"))
         // The original image's volume paths keep working.
         #expect(server.contains(#"VOLUME ["/root/.claude", "/root/.flarex/claude-runner"]"#))
         let client = try String(contentsOfFile: Self.root + "/Dockerfile.client", encoding: .utf8)
         #expect(client.contains(#"ENTRYPOINT ["/entrypoint.sh"]"#))
+        #expect(client.contains("libsqlite3-dev") && client.contains("libsqlite3-0"))
         let ignore = try String(contentsOfFile: Self.root + "/.dockerignore", encoding: .utf8)
         #expect(ignore.contains(".build"))
 
