@@ -12,7 +12,7 @@ public protocol RunLedger: Sendable {
     /// Records a new run. Throws when the id is not a ULID or is already recorded.
     func insert(_ record: RunRecord) async throws
 
-    /// Writes the whole record, adding it when it is not there yet.
+    /// Writes the whole record, adding it when it is not there yet. Throws when the id is not a ULID.
     func save(_ record: RunRecord) async throws
 
     /// Changes a recorded run in one transaction and returns it as written; `nil` when the id is unknown.

@@ -38,9 +38,7 @@ public final class SQLiteRunLedger: RunLedger {
     // MARK: Writes
 
     public func insert(_ record: RunRecord) async throws {
-        guard ULID.isValid(record.id) else {
-            throw LedgerError.failed("record run \"\(record.id)\"", "the id is not a ULID")
-        }
+        try Self.checkID(record.id)
         let record = record.normalized()
         do {
             try await write { db in try record.insert(db) }
@@ -52,6 +50,7 @@ public final class SQLiteRunLedger: RunLedger {
     }
 
     public func save(_ record: RunRecord) async throws {
+        try Self.checkID(record.id)
         let record = record.normalized()
         do {
             try await write { db in try record.upsert(db) }
@@ -111,18 +110,20 @@ public final class SQLiteRunLedger: RunLedger {
         let cutoff = LedgerTime.milliseconds(date)
         var deleted = 0
         do {
-            // In batches, so that runs being recorded meanwhile never wait long for the writer.
+            // In batches, so that runs being recorded meanwhile never wait long for the writer; a cancelled
+            // sweep (shutdown) stops between batches.
             while true {
+                try Task.checkCancellation()
                 let ids = try await write { db in
                     let ids = try String.fetchAll(
-                        db, sql: "SELECT id FROM runs WHERE created_at < ? ORDER BY created_at LIMIT 500",
-                        arguments: [cutoff])
+                        db, sql: "SELECT id FROM runs WHERE created_at < ? ORDER BY created_at LIMIT ?",
+                        arguments: [cutoff, Self.sweepBatch])
                     if !ids.isEmpty { try RunRecord.deleteAll(db, keys: ids) }
                     return ids
                 }
                 for id in ids { try? FileManager.default.removeItem(atPath: transcriptPath(id)) }
                 deleted += ids.count
-                if ids.count < 500 { break }
+                if ids.count < Self.sweepBatch { break }
             }
         } catch {
             throw Self.failure("delete runs older than \(Timestamp.string(from: date))", error)
@@ -174,28 +175,43 @@ public final class SQLiteRunLedger: RunLedger {
         }
     }
 
+    /// Whole days come from the `usage_days` sums the triggers keep; the runs of the day `since` falls in, from
+    /// `since` on, are summed from `runs` (the same way, costs rounded to millionths of a dollar).
     public func usage(_ query: UsageQuery) async throws -> UsageReport {
-        let key =
+        let (daysKey, runsKey) =
             switch query.by {
-            case .repo: "repo"
-            case .model: "model"
-            case .kind: "kind"
-            case .day: "strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')"
+            case .repo: ("NULLIF(repo, '')", "NULLIF(repo, '')")
+            case .model: ("NULLIF(model, '')", "NULLIF(model, '')")
+            case .kind: ("kind", "kind")
+            case .day:
+                (
+                    "strftime('%Y-%m-%d', day * 86400, 'unixepoch')",
+                    "strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')"
+                )
             }
         let sql = """
-            SELECT \(key) AS key, COUNT(*) AS runs, TOTAL(cost_usd) AS cost_usd,
-                COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
-                COALESCE(SUM(num_turns), 0) AS num_turns
-            FROM runs WHERE created_at >= ? GROUP BY 1
+            SELECT key, SUM(runs) AS runs, SUM(cost) AS cost, SUM(input) AS input, SUM(output) AS output,
+                SUM(turns) AS turns
+            FROM (
+                SELECT \(daysKey) AS key, runs, cost_micro_usd AS cost, input_tokens AS input,
+                    output_tokens AS output, num_turns AS turns
+                FROM usage_days WHERE day >= ?
+                UNION ALL
+                SELECT \(runsKey), 1, CAST(ROUND(COALESCE(cost_usd, 0) * 1000000) AS INTEGER),
+                    COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), COALESCE(num_turns, 0)
+                FROM runs WHERE created_at >= ? AND created_at < ?
+            )
+            GROUP BY key
             """
         let since = LedgerTime.milliseconds(query.since)
+        let firstWholeDay = (since + Self.dayMilliseconds - 1).floorDivided(by: Self.dayMilliseconds)
+        let arguments: StatementArguments = [firstWholeDay, since, firstWholeDay * Self.dayMilliseconds]
         do {
             let rows = try await pool.read { db in
-                try Row.fetchAll(db, sql: sql, arguments: [since]).map { row in
+                try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                     UsageRow(
-                        key: row["key"], runs: row["runs"], costUSD: row["cost_usd"],
-                        inputTokens: row["input_tokens"], outputTokens: row["output_tokens"],
-                        numTurns: row["num_turns"])
+                        key: row["key"], runs: row["runs"], costUSD: Double(row["cost"] as Int64) / 1_000_000,
+                        inputTokens: row["input"], outputTokens: row["output"], numTurns: row["turns"])
                 }
             }
             return UsageReport(since: query.since, by: query.by, rows: rows)
@@ -203,6 +219,10 @@ public final class SQLiteRunLedger: RunLedger {
             throw Self.failure("sum usage", error)
         }
     }
+
+    static let dayMilliseconds: Int64 = 86_400_000
+    /// Runs deleted per sweep transaction: about 30 ms of holding the writer on a busy machine.
+    static let sweepBatch = 250
 
     public func costSince(_ date: Date) async throws -> Double {
         let since = LedgerTime.milliseconds(date)
@@ -258,6 +278,11 @@ public final class SQLiteRunLedger: RunLedger {
         }
     }
 
+    /// Run ids are ULIDs: they order the list and name the transcript files.
+    static func checkID(_ id: String) throws(LedgerError) {
+        guard ULID.isValid(id) else { throw LedgerError.failed("record run \"\(id)\"", "the id is not a ULID") }
+    }
+
     /// The error to report: cancellation as it is, anything else as a ``LedgerError`` saying what failed.
     static func failure(_ action: String, _ error: any Error) -> any Error {
         if error is CancellationError || error is LedgerError { return error }
@@ -265,5 +290,13 @@ public final class SQLiteRunLedger: RunLedger {
             return LedgerError.failed(action, error.message ?? "SQLite error \(error.resultCode.rawValue)")
         }
         return LedgerError.failed(action, "\(error)")
+    }
+}
+
+extension Int64 {
+    /// Division rounding toward minus infinity (a time before 1970 still falls in the right day).
+    fileprivate func floorDivided(by divisor: Int64) -> Int64 {
+        let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? quotient - 1 : quotient
     }
 }

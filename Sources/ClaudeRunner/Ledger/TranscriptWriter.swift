@@ -178,7 +178,10 @@ public final class TranscriptWriter: Sendable {
     }
 }
 
-/// A finished run's transcript, line by line, read from its file in chunks.
+/// A run's transcript, line by line, read from its file in chunks.
+///
+/// Every line the writer writes ends with a newline, so bytes after the last newline are a line still being
+/// written (or cut short by a crash): they are left out rather than returned torn.
 public struct TranscriptLines: AsyncSequence, Sendable {
     public typealias Element = String
     public let path: String
@@ -217,12 +220,7 @@ public struct TranscriptLines: AsyncSequence, Sendable {
                     start = newline + 1
                     return line
                 }
-                if atEnd {
-                    guard start < buffer.count else { return nil }
-                    let line = String(decoding: buffer[start...], as: UTF8.self)
-                    start = buffer.count
-                    return line
-                }
+                if atEnd { return nil }
                 try readChunk()
             }
         }

@@ -84,7 +84,8 @@ public struct UsageRow: Codable, Sendable, Equatable {
         case numTurns = "num_turns"
     }
 
-    mutating func add(_ other: UsageRow) {
+    /// Adds another row's sums to this one's (the key stays).
+    public mutating func add(_ other: UsageRow) {
         runs += other.runs
         costUSD += other.costUSD
         inputTokens += other.inputTokens

@@ -223,6 +223,102 @@ struct RunLedgerTests {
         }
     }
 
+    @Test("usage from the daily sums agrees with the runs themselves, after updates, saves and a sweep")
+    func usageMatchesRuns() async throws {
+        try await Fixture.withLedger { ledger, _ in
+            var random = SeededRandom(seed: 7)
+            let start = Fixture.time("2026-05-01T00:00:00Z")
+            let repos: [String?] = ["acme/a", "acme/b", "acme/c", nil, ""]
+            let models: [String?] = ["opus", "sonnet", nil]
+            var ids: [String] = []
+            for _ in 0..<400 {
+                var record = Fixture.record(
+                    created: start.addingTimeInterval(Double(random.next(below: 5 * 86_400_000)) / 1000),
+                    kind: RunRecord.Kind.allCases[random.next(below: 3)], repo: repos[random.next(below: 5)],
+                    model: models[random.next(below: 3)])
+                if random.next(below: 2) == 0 { record.costUSD = Double(random.next(below: 3_000_000)) / 1_234_567 }
+                try await ledger.insert(record)
+                ids.append(record.id)
+            }
+            for (index, id) in ids.enumerated() {
+                let cost = Double(random.next(below: 5_000_000)) / 3_333_333
+                let tokens = random.next(below: 100_000)
+                let repo = repos[random.next(below: 5)]
+                switch index % 4 {
+                case 0:
+                    try await ledger.update(id) { run in
+                        run.status = .completed
+                        run.costUSD = cost
+                        run.usage = .init(inputTokens: tokens, outputTokens: tokens / 7)
+                        run.numTurns = tokens % 40
+                    }
+                case 1:
+                    try await ledger.update(id) { run in
+                        run.repo = repo
+                        run.costUSD = nil
+                    }
+                case 2:
+                    var record = try #require(try await ledger.get(id))
+                    record.model = "haiku"
+                    record.costUSD = cost
+                    record.usage = .init(outputTokens: tokens)
+                    try await ledger.save(record)
+                default: break
+                }
+            }
+            try await ledger.save(Fixture.record(created: start.addingTimeInterval(4 * 86_400), repo: "acme/new"))
+            // In the middle of a day, so that some of its sums lose runs and keep others.
+            #expect(try await ledger.sweep(olderThan: start.addingTimeInterval(1.5 * 86_400)) > 0)
+
+            var runs: [RunRecord] = []
+            var before: String?
+            while true {
+                let page = try await ledger.list(try RunQuery(limit: 500, before: before))
+                runs += page
+                guard let last = page.last else { break }
+                before = last.id
+            }
+            #expect(runs.count > 250)
+
+            func key(_ run: RunRecord, _ by: UsageQuery.Grouping) -> String? {
+                switch by {
+                case .repo: run.repo.flatMap { $0.isEmpty ? nil : $0 }
+                case .model: run.model
+                case .kind: run.kind.rawValue
+                case .day: String(Timestamp.string(from: UTCDay.start(of: run.createdAt)).prefix(10))
+                }
+            }
+            let sinces = [
+                start, start.addingTimeInterval(86_400), start.addingTimeInterval(86_400 + 7 * 3600 + 13 * 60 + 0.5),
+                start.addingTimeInterval(3.5 * 86_400), start.addingTimeInterval(10 * 86_400), .distantPast,
+            ]
+            for since in sinces {
+                for by in UsageQuery.Grouping.allCases {
+                    var expected: [String?: UsageRow] = [:]
+                    for run in runs where run.createdAt >= Fixture.milliseconds(since) {
+                        let micro = ((run.costUSD ?? 0) * 1_000_000).rounded()
+                        expected[key(run, by), default: UsageRow(key: key(run, by))].add(
+                            UsageRow(
+                                runs: 1, costUSD: micro, inputTokens: run.usage?.inputTokens ?? 0,
+                                outputTokens: run.usage?.outputTokens ?? 0, numTurns: run.numTurns ?? 0))
+                    }
+                    let report = try await ledger.usage(UsageQuery(since: since, by: by))
+                    let reported = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.key, $0) })
+                    #expect(Set(reported.keys) == Set(expected.keys), "since \(since) by \(by)")
+                    for (group, row) in expected {
+                        var row = row
+                        row.costUSD /= 1_000_000
+                        let actual = reported[group]
+                        #expect(actual?.runs == row.runs, "since \(since) by \(by) key \(group ?? "-")")
+                        #expect(abs((actual?.costUSD ?? -1) - row.costUSD) < 1e-9, "\(since) \(by) \(group ?? "-")")
+                        #expect(actual?.inputTokens == row.inputTokens && actual?.outputTokens == row.outputTokens)
+                        #expect(actual?.numTurns == row.numTurns)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("costSince counts the runs that ended since the given time, across midnight UTC")
     func costAcrossMidnight() async throws {
         try await Fixture.withLedger { ledger, _ in
@@ -431,5 +527,20 @@ struct RunLedgerTests {
             #expect(try plan("DELETE FROM runs WHERE created_at < 0").contains("runs_created_at"))
             try database.close()
         }
+    }
+}
+
+/// A small seeded generator, so that a failing case can be run again.
+struct SeededRandom {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next(below bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(bound))
     }
 }

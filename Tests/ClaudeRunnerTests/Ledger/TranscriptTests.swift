@@ -92,6 +92,16 @@ struct TranscriptTests {
         }
     }
 
+    @Test("reading leaves out a last line that has no newline yet (being written, or cut by a crash)")
+    func tornLine() async throws {
+        try await Fixture.withLedger { ledger, _ in
+            let id = ULID().description
+            let path = ledger.transcriptDirectory + "/\(id).ndjson"
+            try Data("{\"n\":1}\n{\"n\":2}\n{\"n\":".utf8).write(to: URL(fileURLWithPath: path))
+            #expect(try await ledger.transcript(id)?.collect() == [#"{"n":1}"#, #"{"n":2}"#])
+        }
+    }
+
     @Test("appending after finish is ignored; a failed body still leaves what it wrote")
     func afterFinish() async throws {
         struct Boom: Error {}
