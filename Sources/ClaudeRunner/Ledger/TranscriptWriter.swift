@@ -53,8 +53,9 @@ public final class TranscriptWriter: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let logger: Logger
 
-    /// A writer that appends to `path`; what the file already holds counts toward `maxBytes`.
-    init(runID: String, path: String, maxBytes: Int, logger: Logger) {
+    /// A writer that appends to `path`; what the file already holds counts toward `maxBytes`. A ledger makes
+    /// these (``RunLedger/transcriptWriter(for:)``); the initializer is public for other ledgers and fakes.
+    public init(runID: String, path: String, maxBytes: Int, logger: Logger) {
         self.runID = runID
         self.path = path
         self.maxBytes = max(0, maxBytes)
