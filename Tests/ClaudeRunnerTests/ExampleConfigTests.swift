@@ -41,6 +41,8 @@ struct ExampleConfigTests {
             "maxBudgetUSD", "sandboxed", "progressInterval", "afterResultGrace",
             // Spec section 12.
             "openPullRequest", "commitAuthor", "draftPullRequest", "requireChanges", "resume", "withholdGitHubToken",
+            // Spec section 11.
+            "ledger", "enabled", "path", "retention", "maxTranscriptBytes",
         ] {
             #expect(keys.contains(key), "config.example.yaml does not mention \(key)")
         }

@@ -123,6 +123,10 @@ extension ConfigLoader {
                     try readSection(value, key) { reader, name, node in
                         try reader.readGit(name, node, into: &config.git)
                     }
+                case "ledger":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readLedger(name, node, into: &config.ledger)
+                    }
                 default: unknown(key, keyNode)
                 }
             }
@@ -273,7 +277,8 @@ extension ConfigLoader {
         func duration(_ node: Node, _ key: String) throws -> Duration {
             let text = try scalarText(node, key, expected: "a duration")
             guard let value = ConfigDuration.parse(text) else {
-                throw error(node, key, "expected a duration such as 90, \"90s\", \"30m\" or \"1h\", got \"\(text)\"")
+                throw error(
+                    node, key, "expected a duration such as 90, \"90s\", \"30m\", \"1h\" or \"7d\", got \"\(text)\"")
             }
             return value
         }

@@ -19,6 +19,7 @@ public struct RunnerConfig: Sendable {
     public var http: HTTPSettings
     public var limits: Limits
     public var git: GitSettings
+    public var ledger: LedgerSettings
     /// The Claude Code executable: a name looked up on `PATH`, or a path.
     public var claudeExecutable: String
     /// Time between SIGTERM and SIGKILL when a run is stopped (at most 10 s, as the spec promises).
@@ -168,6 +169,7 @@ public struct RunnerConfig: Sendable {
         self.http = http
         self.limits = limits
         self.git = git
+        self.ledger = LedgerSettings(configDirectory: configDirectory)
         self.claudeExecutable = claudeExecutable
         self.terminationGrace = terminationGrace
     }
