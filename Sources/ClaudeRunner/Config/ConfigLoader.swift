@@ -123,6 +123,10 @@ extension ConfigLoader {
                     try readSection(value, key) { reader, name, node in
                         try reader.readGit(name, node, into: &config.git)
                     }
+                case "nats":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readNATS(name, node, into: &config.nats)
+                    }
                 case "ledger":
                     try readSection(value, key) { reader, name, node in
                         try reader.readLedger(name, node, into: &config.ledger)
@@ -201,6 +205,7 @@ extension ConfigLoader {
             case "limits.shutdownGrace": limits.shutdownGrace = try duration(value, key)
             case "limits.maxOutputBytes": limits.maxOutputBytes = try int(value, key, minimum: 1024)
             case "limits.afterResultGrace": limits.afterResultGrace = try duration(value, key)
+            case "limits.dailyBudgetUSD": limits.dailyBudgetUSD = try budget(value, key)
             default: unknown(key, value)
             }
         }

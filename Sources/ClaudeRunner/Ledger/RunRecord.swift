@@ -46,32 +46,10 @@ public struct RunRecord: Codable, Sendable, Equatable, Identifiable {
     /// The longest `error` the ledger keeps, in characters.
     public static let maxErrorLength = 4000
 
-    public enum Kind: String, Codable, Sendable, CaseIterable {
-        case run
-        /// A run with `base_ref` or `pr_number`.
-        case review
-        case issue
-
-        /// The kind of a plain or review run request.
-        public static func of(baseRef: String?, prNumber: Int?) -> Kind {
-            (baseRef?.isEmpty == false || prNumber != nil) ? .review : .run
-        }
-    }
-
-    public enum Transport: String, Codable, Sendable, CaseIterable {
-        case http, nats, cli
-    }
-
+    public typealias Kind = RunKind
+    public typealias Transport = RunTransport
     /// The status vocabulary shared by results, the ledger and metrics.
-    public enum Status: String, Codable, Sendable, CaseIterable {
-        case queued, running, completed, failed
-        case maxTurns = "max_turns"
-        case budgetExceeded = "budget_exceeded"
-        case timeout, idle, cancelled, interrupted
-
-        /// Whether the run has ended (every status but `queued` and `running`).
-        public var isFinal: Bool { self != .queued && self != .running }
-    }
+    public typealias Status = RunStatus
 
     /// Where a run's workspace came from.
     public enum WorkspaceSource: String, Codable, Sendable, CaseIterable {
