@@ -114,6 +114,7 @@ let package = Package(
                 "ClaudeRunner",
                 "ClaudeRunnerClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

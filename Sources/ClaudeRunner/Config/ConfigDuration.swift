@@ -2,8 +2,8 @@ import Foundation
 
 /// Durations in config: integer seconds (`90`) or a number with a unit (`90s`, `30m`, `1h`, `1h30m`, `500ms`,
 /// `30d`, `1d12h`).
-enum ConfigDuration {
-    static func parse(_ text: String) -> Duration? {
+public enum ConfigDuration {
+    public static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let seconds = Int(trimmed), seconds >= 0, seconds < Int.max / 2_000 { return .seconds(seconds) }
         var total = Duration.zero

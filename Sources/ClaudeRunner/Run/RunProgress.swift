@@ -69,6 +69,9 @@ public final class RunProgress: Sendable {
         }
     }
 
+    /// The events sent so far (as many as are kept, see ``historyLimit``), oldest first.
+    public var eventsSoFar: [RunEvent] { state.withLock { $0.history } }
+
     /// Whether the final event has been sent.
     public var isFinished: Bool { state.withLock { $0.finished } }
 

@@ -85,10 +85,20 @@ extension RunnerService {
         case recorded(TranscriptLines)
     }
 
-    public func runEvents(_ id: String) async throws(RunnerError) -> RunEventFeed {
+    /// - Parameter follow: For a run in progress, keep following it until it ends; `false` gives the events
+    ///   sent so far and ends there.
+    public func runEvents(_ id: String, follow: Bool = true) async throws(RunnerError) -> RunEventFeed {
         try Self.checkRunID(id)
         let ledger = try requireLedger()
-        if let run = activeRuns[id] { return .live(run.progress.subscribe(replay: true, bufferSize: 1024)) }
+        if let run = activeRuns[id] {
+            guard follow else {
+                let (stream, continuation) = AsyncStream.makeStream(of: RunEvent.self)
+                for event in run.progress.eventsSoFar { continuation.yield(event) }
+                continuation.finish()
+                return .live(stream)
+            }
+            return .live(run.progress.subscribe(replay: true, bufferSize: 1024))
+        }
         guard (try? await ledger.get(id)) != nil else { throw RunnerError.notFound("run not found: \(id)") }
         guard let lines = ledger.transcript(id) else {
             throw RunnerError.notFound("run \(id) has no transcript (ledger.maxTranscriptBytes is 0)")

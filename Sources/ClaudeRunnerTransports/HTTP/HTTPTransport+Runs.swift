@@ -4,7 +4,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The run-control API (spec section 11): `GET /api/runs`, `GET /api/runs/{id}`, `GET /api/runs/{id}/events`,
+/// The run-control API (spec section 11): `GET /api/runs`, `GET /api/runs/{id}`,
+/// `GET /api/runs/{id}/events[?follow=false]`,
 /// `POST /api/runs/{id}/cancel`, `GET /api/usage`; behind the same bearer tokens as the run routes.
 extension HTTPTransport {
     static func addRunRoutes(to api: RouterGroup<RunnerRequestContext>, service: RunnerService) {
@@ -38,7 +39,9 @@ extension HTTPTransport {
         }
         api.get("runs/:id/events") { request, context in
             try await answer {
-                let feed = try await service.runEvents(try runID(context))
+                // `follow=false`: what the run has sent so far, without waiting for its end.
+                let follow = request.uri.queryParameters["follow"].map { $0 != "false" && $0 != "0" } ?? true
+                let feed = try await service.runEvents(try runID(context), follow: follow)
                 let format = ProgressStreamFormat(accept: request.headers[.accept]) ?? .ndjson
                 return Response(
                     status: .ok, headers: [.contentType: format.contentType, .cacheControl: "no-cache"],

@@ -7,7 +7,8 @@ import NIOFoundationCompat
 
 /// The runner on NATS: the `claude-runner` service with the endpoints `run`, `run-issue` and
 /// `cleanup-issue` under `edges.<edge-id>.claude-runner`, in queue group `q`, so several runners with the
-/// same edge id share the load.
+/// same edge id share the load; and the run-control endpoints `runs.*` (`NATSTransport+Runs.swift`), which
+/// every runner of the edge receives.
 ///
 /// Replies are the Result JSON; an undecodable body is error 400, a failure of the service 417 (as the
 /// original), and a runner that cannot take the work now 503; errors carry `Nats-Service-Error` and
@@ -25,12 +26,16 @@ public enum NATSTransport {
         logger[metadataKey: "transport"] = "nats"
         let group = group(edgeID: edgeID)
         let maxPayload: @Sendable () -> Int = { client.serverInfo?.maxPayload ?? ServerInfo.defaultMaxPayload }
+        let callers = ProgressCallers()
         let endpoints = [
             endpoint("run", group, RunRequest.self, logger, maxPayload) { body, message, logger in
                 let sink = try progressSink(message, client: client, maxPayload: maxPayload)
                 let prepared = try runner.prepareRun(body, transport: .nats)
                 if let sink { prepared.progress.addSink(replay: true, sink) }
-                return try await runner.execute(prepared, logger: logger)
+                let subject = sink == nil ? nil : message.headers?[progressHeader]
+                return try await callers.whileRunning(prepared.id, subject: subject) {
+                    try await runner.execute(prepared, logger: logger)
+                }
             },
             endpoint("run-issue", group, RunIssueRequest.self, logger, maxPayload) { body, message, logger in
                 let sink = try progressSink(message, client: client, maxPayload: maxPayload)
@@ -40,9 +45,11 @@ public enum NATSTransport {
                 try await runner.cleanupIssue(body, logger: logger)
             },
         ]
+        let control = runControlEndpoints(
+            group: group, client: client, runner: runner, callers: callers, maxPayload: maxPayload)
         return NATSService(
             client: client, name: serviceName, version: serviceVersion,
-            description: "Runs the Claude Code CLI on request", endpoints: endpoints, logger: logger)
+            description: "Runs the Claude Code CLI on request", endpoints: endpoints + control, logger: logger)
     }
 
     static func endpoint<Body: Decodable & Sendable>(

@@ -5,7 +5,8 @@ import NIOFoundationCompat
 import ServiceLifecycle
 import Synchronization
 
-/// A service on the NATS service API ("micro" protocol): its endpoints in queue groups, and discovery on
+/// A service on the NATS service API ("micro" protocol): its endpoints (in queue groups, or received by
+/// every instance when an endpoint has none), and discovery on
 /// `$SRV.PING`, `$SRV.INFO`, `$SRV.STATS` (and their `.<name>` and `.<name>.<id>` forms), so the standard
 /// NATS tooling can find and inspect every instance.
 ///
@@ -105,6 +106,8 @@ public final class NATSService: Service, Sendable {
         guard let replyTo = message.replyTo else { return }
         do {
             switch reply {
+            case .none:
+                break
             case .success(let payload):
                 do {
                     try client.publish(payload, to: replyTo)
@@ -144,9 +147,11 @@ public final class NATSService: Service, Sendable {
         case "INFO":
             base["type"] = "io.nats.micro.v1.info_response"
             base["description"] = description
-            base["endpoints"] = endpoints.map {
-                ["name": $0.name, "subject": $0.subject, "queue_group": $0.queueGroup, "metadata": NSNull()]
-                    as [String: Any]
+            base["endpoints"] = endpoints.map { endpoint -> [String: Any] in
+                // An endpoint without a queue group has no `queue_group` key, as the micro libraries write it.
+                var info: [String: Any] = ["name": endpoint.name, "subject": endpoint.subject, "metadata": NSNull()]
+                if let queueGroup = endpoint.queueGroup { info["queue_group"] = queueGroup }
+                return info
             }
             body = base
         default:
@@ -155,13 +160,15 @@ public final class NATSService: Service, Sendable {
             let snapshot = stats.withLock { $0 }
             base["endpoints"] = endpoints.map { endpoint -> [String: Any] in
                 let stats = snapshot[endpoint.name] ?? EndpointStats()
-                return [
-                    "name": endpoint.name, "subject": endpoint.subject, "queue_group": endpoint.queueGroup,
+                var entry: [String: Any] = [
+                    "name": endpoint.name, "subject": endpoint.subject,
                     "num_requests": stats.requests, "num_errors": stats.errors, "last_error": stats.lastError,
                     "processing_time": stats.processingNanoseconds,
                     "average_processing_time": stats.requests > 0
                         ? stats.processingNanoseconds / Int64(stats.requests) : 0,
                 ]
+                if let queueGroup = endpoint.queueGroup { entry["queue_group"] = queueGroup }
+                return entry
             }
             body = base
         }
