@@ -46,6 +46,16 @@ public enum RunMetrics {
         _ = Counter(label: "claude_runner_nats_reconnects_total")
     }
 
+    /// A durable task came back for another delivery (its runner died or stopped).
+    static func taskRedelivered() {
+        Counter(label: "claude_runner_tasks_redelivered_total").increment()
+    }
+
+    /// Tasks waiting in the durable queue (from the consumer's info).
+    public static func tasksPending(_ count: Int) {
+        Gauge(label: "claude_runner_tasks_pending").record(count)
+    }
+
     /// One answer from GitHub's REST API (`status` 0: no answer, the call failed on the way).
     static func githubRequest(method: String, status: Int) {
         Counter(

@@ -26,6 +26,16 @@ public final class RunnerService: Sendable {
     public let runnerName: String
     /// `limits.dailyBudgetUSD` and what was spent today.
     public let budget: DailyBudget
+    private let durable = Mutex<(any DurableIssueQueue)?>(nil)
+
+    /// The durable queue claimed issue tasks go to (JetStream), when there is one.
+    public var durableQueue: (any DurableIssueQueue)? { durable.withLock { $0 } }
+
+    /// From now on, claimed issue tasks go to `queue` (and are run by whichever runner takes them from it)
+    /// instead of this runner's background work.
+    public func useDurableQueue(_ queue: any DurableIssueQueue) {
+        durable.withLock { $0 = queue }
+    }
     let claudeVersion = ClaudeVersionCache()
     private let accepting = Mutex(true)
 
