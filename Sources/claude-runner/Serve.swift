@@ -64,6 +64,7 @@ struct Serve: AsyncParsableCommand {
                 natsClient = client
             }
             let metrics = RunnerMetrics.bootstrap(service: service, nats: natsClient)
+            await service.measureMirrors()
             var natsConnected: (@Sendable () -> Bool)?
             if let natsClient { natsConnected = { natsClient.isConnected } }
             let observability = Observability(natsConnected: natsConnected, metrics: metrics)

@@ -31,6 +31,8 @@ struct ExampleConfigTests {
             "runTimeout", "idleTimeout", "shutdownGrace", "maxOutputBytes", "allowedProtocols",
             // Spec section 10.
             "maxBudgetUSD", "sandboxed", "progressInterval", "afterResultGrace",
+            // Spec section 13.
+            "mirrors", "mirrorDir", "mirrorMaxBytes", "timeout",
         ] {
             #expect(text.contains("\(key):"), "config.example.yaml does not mention \(key)")
         }

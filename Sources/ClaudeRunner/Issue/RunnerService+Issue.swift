@@ -166,7 +166,6 @@ extension RunnerService {
             let detail = "write attempt: \(error.localizedDescription)"
             return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
         }
-        logger.info("issue run started", metadata: ["model": "\(task.model ?? "")"])
 
         return await withTaskGroup(of: Void.self) { group in
             if let tracker = trackingComment(for: task, logger: logger) {
@@ -200,9 +199,12 @@ extension RunnerService {
                     // A stale clone from an earlier attempt goes; the records stay.
                     try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
                     do {
-                        try await git(for: task.repo).clone(
-                            source: task.repo.cloneSource, into: workspace.repoDirectory, ref: task.ref,
-                            shallow: true, logger: logger)
+                        let prepared = try await prepareWorkspace(
+                            repo: task.repo, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger
+                        )
+                        logger.info(
+                            "issue run started",
+                            metadata: prepared.logMetadata.merging(["model": "\(task.model ?? "")"]) { $1 })
                     } catch let failure as Git.Failure {
                         try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
                         return .failed(IssueErrorType.cloneFailed, failure.description)
