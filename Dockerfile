@@ -32,5 +32,5 @@ WORKDIR /root
 VOLUME ["/root/.claude", "/root/.flarex/claude-runner"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+    CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["claude-runner"]

@@ -127,7 +127,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Fakes shared by the test targets: a fake `claude`, a fake GitHub REST server, git fixtures.
+        // Fakes shared by the test targets: a fake `claude`, the real CLI against a fake Anthropic API, a fake GitHub
+        // REST server, git fixtures.
         .target(
             name: "ClaudeRunnerTesting",
             dependencies: [

@@ -31,7 +31,8 @@ enum RunnerMetrics {
             RunMetrics.sample(runsInFlight: running, runsQueued: waiting)
             if let nats {
                 counted.withLock { counted in
-                    RunMetrics.sampleNATS(connected: nats.isConnected, reconnects: nats.reconnectCount, counted: &counted)
+                    RunMetrics.sampleNATS(
+                        connected: nats.isConnected, reconnects: nats.reconnectCount, counted: &counted)
                 }
             }
             return ByteBuffer(bytes: registry.emitToBuffer())

@@ -38,6 +38,18 @@ public struct FakeClaude: Sendable {
         }
     }
 
+    /// The whole environment of the last call, as the process saw it.
+    public var environment: [String: String]? {
+        guard let data = FileManager.default.contents(atPath: record("env")) else { return nil }
+        var variables: [String: String] = [:]
+        for entry in data.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            variables[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        return variables
+    }
+
     public var workingDirectory: String? { text("cwd")?.trimmingCharacters(in: .whitespacesAndNewlines) }
     public var standardInput: String? { text("stdin") }
     public var processID: Int32? { text("pid").flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }

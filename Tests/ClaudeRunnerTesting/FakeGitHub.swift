@@ -14,15 +14,31 @@ public actor FakeGitHub {
         public let path: String
         public let body: String
         public let authorization: String?
+        public var query: String = ""
         public var description: String { "\(method) \(path)" }
     }
+
+    /// A pull request the fake knows (opened through it, or given by a test).
+    public struct PullRequest: Sendable, Equatable {
+        public var number: Int
+        public var repo: String
+        public var head: String
+        public var base: String
+        public var title: String
+        public var body: String
+        public var draft: Bool
+        public var url: String { "https://github.com/\(repo)/pull/\(number)" }
+    }
+
+    public private(set) var pullRequests: [PullRequest] = []
 
     public private(set) var calls: [Call] = []
     private var issues: [String: [String: Any]] = [:]
     private var failures: [String: (status: Int, remaining: Int, headers: [String: String])] = [:]
     public private(set) var comments: [String: [String]] = [:]
-    /// Every comment posted, by id, with its issue and current text (edits replace the text).
+    /// Every comment posted, by id, with its issue, current text (edits replace the text) and author.
     public private(set) var commentsByID: [Int: (issue: String, body: String)] = [:]
+    private var commentAuthors: [Int: String] = [:]
     /// Each edit of a comment (`PATCH .../issues/comments/{id}`), in order.
     public private(set) var commentEdits: [(id: Int, body: String)] = []
     private var nextCommentID = 1001
@@ -63,6 +79,24 @@ public actor FakeGitHub {
 
     public func comments(repo: String, number: Int) -> [String] { comments["\(repo)#\(number)"] ?? [] }
 
+    /// Posts a comment as a person (`login`), not as the runner.
+    public func addComment(repo: String, number: Int, body: String, login: String = "maintainer") {
+        let key = "\(repo)#\(number)"
+        comments[key, default: []].append(body)
+        let id = nextCommentID
+        nextCommentID += 1
+        commentsByID[id] = (key, body)
+        commentAuthors[id] = login
+    }
+
+    /// Adds an open pull request (as if someone had opened it), `head` as `owner:branch`.
+    public func addPullRequest(repo: String, head: String, base: String = "main", title: String = "existing") {
+        pullRequests.append(
+            PullRequest(
+                number: 100 + pullRequests.count, repo: repo, head: head, base: base, title: title, body: "",
+                draft: false))
+    }
+
     /// The text of comment `id` now (after edits).
     public func comment(id: Int) -> String? { commentsByID[id]?.body }
 
@@ -77,8 +111,10 @@ public actor FakeGitHub {
     /// Calls other than reading an issue: what the runner changed on GitHub.
     public var writes: [Call] { calls.filter { $0.method != "GET" } }
 
-    func handle(method: String, path: String, body: String, authorization: String?) -> (Int, [String: String], String) {
-        calls.append(Call(method: method, path: path, body: body, authorization: authorization))
+    func handle(
+        method: String, path: String, query: String = "", body: String, authorization: String?
+    ) -> (Int, [String: String], String) {
+        calls.append(Call(method: method, path: path, body: body, authorization: authorization, query: query))
         if var failure = failures["\(method) \(path)"], failure.remaining > 0 {
             failure.remaining -= 1
             failures["\(method) \(path)"] = failure
@@ -86,6 +122,9 @@ public actor FakeGitHub {
         }
         // /repos/{owner}/{repo}/issues/comments/{id}
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if parts.count == 4, parts[0] == "repos", parts[3] == "pulls" {
+            return handlePulls(method: method, repo: "\(parts[1])/\(parts[2])", query: query, body: body)
+        }
         if parts.count == 6, parts[0] == "repos", parts[3] == "issues", parts[4] == "comments", let id = Int(parts[5]) {
             guard method == "PATCH", var comment = commentsByID[id] else {
                 return (404, [:], #"{"message":"Not Found"}"#)
@@ -133,9 +172,45 @@ public actor FakeGitHub {
             return (201, [:], Self.json(["id": id, "body": text, "user": ["login": "claude-runner-bot"]]))
         case ("GET", "comments"):
             let list = commentsByID.filter { $0.value.issue == key }.sorted { $0.key < $1.key }.map {
-                ["id": $0.key, "body": $0.value.body, "user": ["login": "claude-runner-bot"]] as [String: Any]
+                ["id": $0.key, "body": $0.value.body, "user": ["login": commentAuthors[$0.key] ?? "claude-runner-bot"]]
+                    as [String: Any]
             }
             return (200, [:], Self.json(list))
+        default:
+            return (404, [:], #"{"message":"Not Found"}"#)
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/pulls?head=o:branch&state=open` and `POST /repos/{o}/{r}/pulls`.
+    private func handlePulls(
+        method: String, repo: String, query: String, body: String
+    ) -> (Int, [String: String], String) {
+        func json(_ pull: PullRequest) -> [String: Any] {
+            ["number": pull.number, "html_url": pull.url, "draft": pull.draft, "title": pull.title]
+        }
+        switch method {
+        case "GET":
+            let parameters = Dictionary(
+                query.split(separator: "&").map { item -> (String, String) in
+                    let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+                    return (pair[0], (pair.count > 1 ? pair[1] : "").removingPercentEncoding ?? "")
+                }, uniquingKeysWith: { $1 })
+            let open = pullRequests.filter {
+                $0.repo == repo && (parameters["head"] == nil || $0.head == parameters["head"])
+            }
+            return (200, [:], Self.json(open.map(json)))
+        case "POST":
+            let request = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+            guard let head = request["head"] as? String, let base = request["base"] as? String,
+                let title = request["title"] as? String
+            else { return (422, [:], #"{"message":"Validation Failed"}"#) }
+            let owner = repo.split(separator: "/").first.map(String.init) ?? ""
+            let pull = PullRequest(
+                number: 100 + pullRequests.count, repo: repo, head: head.contains(":") ? head : "\(owner):\(head)",
+                base: base, title: title, body: request["body"] as? String ?? "",
+                draft: request["draft"] as? Bool ?? false)
+            pullRequests.append(pull)
+            return (201, [:], Self.json(json(pull)))
         default:
             return (404, [:], #"{"message":"Not Found"}"#)
         }
@@ -243,8 +318,8 @@ public actor FakeGitHub {
             return try await serveGit(request, body: buffer, root: gitRoot)
         }
         let (status, headers, text) = await handle(
-            method: request.method.rawValue, path: request.uri.path, body: String(buffer: buffer),
-            authorization: request.headers[.authorization])
+            method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+            body: String(buffer: buffer), authorization: request.headers[.authorization])
         var response = Response(
             status: .init(code: status), headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -9,7 +9,10 @@ public final class NATSServerProcess: Sendable {
     public let port: Int
     public let websocketPort: Int?
     public let directory: TemporaryDirectory
+    /// Whether JetStream is on; its store is `directory/jetstream`, so a restart keeps the messages.
+    public let jetStream: Bool
     let configFile: String
+    private let extraConfig: String
     private let process: RunningProcess
 
     /// `nats://127.0.0.1:<port>`.
@@ -20,8 +23,10 @@ public final class NATSServerProcess: Sendable {
     /// - Parameters:
     ///   - port: A fixed port (to restart a server where it was); a free one by default.
     ///   - websocket: Also listen for WebSocket clients (no TLS) on a free port.
+    ///   - jetStream: Enable JetStream, storing in the server's folder (`-js -sd <folder>` in config form).
     public static func start(
-        config: String = "", port: Int? = nil, websocket: Bool = false, in directory: TemporaryDirectory? = nil
+        config: String = "", port: Int? = nil, websocket: Bool = false, jetStream: Bool = false,
+        in directory: TemporaryDirectory? = nil
     ) async throws -> NATSServerProcess {
         try Command.require("nats-server")
         let directory = try directory ?? TemporaryDirectory("nats")
@@ -34,6 +39,10 @@ public final class NATSServerProcess: Sendable {
             if let websocketPort {
                 text += "websocket {\n  listen: \"127.0.0.1:\(websocketPort)\"\n  no_tls: true\n}\n"
             }
+            if jetStream {
+                let store = directory.appending("jetstream")
+                text += "jetstream {\n  store_dir: \"\(store)\"\n  max_memory_store: 64MB\n  max_file_store: 1GB\n}\n"
+            }
             text += config + "\n"
             let configFile = directory.appending("nats-\(port).conf")
             try text.write(toFile: configFile, atomically: true, encoding: .utf8)
@@ -45,8 +54,8 @@ public final class NATSServerProcess: Sendable {
                     return log.contains("Server is ready")
                 }
                 return NATSServerProcess(
-                    port: port, websocketPort: websocketPort, directory: directory, configFile: configFile,
-                    process: process)
+                    port: port, websocketPort: websocketPort, directory: directory, jetStream: jetStream,
+                    configFile: configFile, extraConfig: config, process: process)
             } catch {
                 lastLog = await process.standardError
                 await process.stop()
@@ -55,11 +64,16 @@ public final class NATSServerProcess: Sendable {
         throw Command.Failure(description: "nats-server did not start: \(lastLog)")
     }
 
-    init(port: Int, websocketPort: Int?, directory: TemporaryDirectory, configFile: String, process: RunningProcess) {
+    init(
+        port: Int, websocketPort: Int?, directory: TemporaryDirectory, jetStream: Bool, configFile: String,
+        extraConfig: String, process: RunningProcess
+    ) {
         self.port = port
         self.websocketPort = websocketPort
         self.directory = directory
+        self.jetStream = jetStream
         self.configFile = configFile
+        self.extraConfig = extraConfig
         self.process = process
     }
 
@@ -68,6 +82,15 @@ public final class NATSServerProcess: Sendable {
     /// Kills the server (as a crash would).
     public func stop() async {
         await process.stop()
+    }
+
+    /// Kills the server and starts it again on the same port with the same config and folder (so a JetStream
+    /// store keeps its streams and messages); a WebSocket listener is not restarted. Use the returned server
+    /// from then on.
+    public func restart() async throws -> NATSServerProcess {
+        await process.stop()
+        return try await Self.start(
+            config: extraConfig, port: port, websocket: false, jetStream: jetStream, in: directory)
     }
 
     /// Stops the server and removes its folder.

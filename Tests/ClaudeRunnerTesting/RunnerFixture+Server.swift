@@ -20,7 +20,7 @@ extension RunnerFixture {
         let path = try writeConfigFile(yaml)
         let port = try port ?? freeLoopbackPort()
         var environment = environment
-        environment["PATH"] = pathWithFakeClaude
+        if environment["PATH"] == nil { environment["PATH"] = pathWithFakeClaude }
         let process = RunningProcess(
             Binaries.server, ["--http", "--http-addr", "\(host):\(port)", "--path", path] + arguments,
             environment: environment)

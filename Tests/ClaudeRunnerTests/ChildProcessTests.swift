@@ -3,7 +3,7 @@ import ClaudeRunnerTesting
 import Foundation
 import Testing
 
-@Suite("running child processes")
+@Suite("running child processes", .timeLimit(.minutes(3)))
 struct ChildProcessTests {
     @Test("stdin is /dev/null: a child that reads stdin sees end-of-file at once")
     func stdinIsDevNull() async throws {
@@ -15,7 +15,9 @@ struct ChildProcessTests {
         #expect(await collector.standardOutput.totalCount == 0)
     }
 
-    @Test("stdout and stderr are read concurrently: 50 MB on each cannot deadlock, memory stays at the cap")
+    // How much memory a 50 MB run takes is a figure for a benchmark, not for a unit test that shares its
+    // process with the rest of a parallel suite; this test checks what is bounded: the bytes kept.
+    @Test("stdout and stderr are read concurrently: 50 MB on each cannot deadlock; only the cap's worth is kept")
     func largeOutput() async throws {
         let collector = OutputCollector(limit: 1 << 20)
         let script = "head -c 52428800 /dev/zero; head -c 52428800 /dev/zero >&2; echo done >&2"
@@ -28,7 +30,10 @@ struct ChildProcessTests {
         #expect(stdout.totalCount == 52_428_800)
         #expect(stdout.bytes.count == 1 << 20)
         #expect(stdout.isTruncated)
+        #expect(stdout.bytes.allSatisfy { $0 == 0 })
         #expect(stderr.totalCount == 52_428_805)
+        #expect(stderr.bytes.count == 1 << 20)
+        #expect(stderr.isTruncated)
     }
 
     @Test("exit statuses and signals are described as Go's os/exec does")
@@ -64,7 +69,8 @@ struct ChildProcessTests {
             let started = ContinuousClock.now
             run.cancel()
             await #expect(throws: CancellationError.self) { try await run.value }
-            #expect(ContinuousClock.now - started < .seconds(10))
+            // The fake sleeps 60 s: well under that means the grace period and SIGKILL ended it, not its own end.
+            #expect(ContinuousClock.now - started < .seconds(30))
             try await eventually("processes gone") { !processIsAlive(pid) && !processIsAlive(child) }
         }
     }

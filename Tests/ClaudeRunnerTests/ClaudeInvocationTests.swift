@@ -2,7 +2,7 @@ import ClaudeRunner
 import ClaudeRunnerTesting
 import Testing
 
-@Suite("claude arguments")
+@Suite("claude arguments", .timeLimit(.minutes(1)))
 struct ClaudeInvocationTests {
     func config(_ edit: (inout RunnerConfig) -> Void = { _ in }) -> RunnerConfig {
         var config = RunnerConfig(configDirectory: "/tmp/cr")
@@ -107,7 +107,7 @@ struct ClaudeInvocationTests {
     }
 }
 
-@Suite("run ids")
+@Suite("run ids", .timeLimit(.minutes(1)))
 struct ULIDTests {
     @Test("26 Crockford base32 characters, sortable by time")
     func shape() async throws {

@@ -3,7 +3,7 @@ import ClaudeRunnerTesting
 import Foundation
 import Testing
 
-@Suite("config.yaml")
+@Suite("config.yaml", .timeLimit(.minutes(1)))
 struct ConfigLoaderTests {
     func parse(_ yaml: String, environment: [String: String] = [:]) throws -> ConfigLoader.Loaded {
         try ConfigLoader.parse(yaml: yaml, file: "/etc/cr/config.yaml", directory: "/etc/cr", environment: environment)
@@ -59,7 +59,43 @@ struct ConfigLoaderTests {
             _ = try parse("issue:\n  maxBudgetUSD: -1\n")
             Issue.record("a negative budget was accepted")
         } catch let error as ConfigError {
-            #expect(error.description == "/etc/cr/config.yaml:2: key 'issue.maxBudgetUSD': must be greater than 0, got -1")
+            #expect(
+                error.description == "/etc/cr/config.yaml:2: key 'issue.maxBudgetUSD': must be greater than 0, got -1")
+        }
+    }
+
+    @Test("the delivery keys of issue runs, with their defaults; a bad commit author is named")
+    func deliveryKeys() throws {
+        let defaults = try parse("").config.issue
+        #expect(defaults.openPullRequest)
+        #expect(defaults.commitAuthor == .init(name: "claude-runner", email: "claude-runner@users.noreply.github.com"))
+        #expect(!defaults.draftPullRequest)
+        #expect(defaults.requireChanges)
+        #expect(!defaults.resume)
+        #expect(!defaults.withholdGitHubToken)
+        let loaded = try parse(
+            """
+            issue:
+              openPullRequest: false
+              commitAuthor: Bot <bot@example.com>
+              draftPullRequest: true
+              requireChanges: false
+              resume: true
+              withholdGitHubToken: true
+            """
+        ).config.issue
+        #expect(!loaded.openPullRequest)
+        #expect(loaded.commitAuthor == .init(name: "Bot", email: "bot@example.com"))
+        #expect(loaded.draftPullRequest)
+        #expect(!loaded.requireChanges)
+        #expect(loaded.resume)
+        #expect(loaded.withholdGitHubToken)
+        do {
+            _ = try parse("issue:\n  commitAuthor: nobody\n")
+            Issue.record("a bad commit author was accepted")
+        } catch let error as ConfigError {
+            #expect(error.key == "issue.commitAuthor")
+            #expect(error.problem.contains("Name <email>"))
         }
     }
 

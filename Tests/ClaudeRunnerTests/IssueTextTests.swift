@@ -2,7 +2,7 @@ import ClaudeRunner
 import ClaudeRunnerTesting
 import Testing
 
-@Suite("issue texts")
+@Suite("issue texts", .timeLimit(.minutes(1)))
 struct IssueTextTests {
     let issue = GitHubIssue(
         number: 42, title: "Add a flag", body: "<!-- agent-task:v1 -->\nDo it.", state: "open",
@@ -92,7 +92,7 @@ struct IssueTextTests {
     }
 }
 
-@Suite("secret redaction")
+@Suite("secret redaction", .timeLimit(.minutes(1)))
 struct RedactorTests {
     @Test("known secrets and URL credentials are replaced")
     func redaction() {

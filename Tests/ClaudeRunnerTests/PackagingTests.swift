@@ -5,7 +5,7 @@ import Testing
 import Yams
 
 /// The Action, its entrypoint, the Dockerfiles and the systemd unit, checked without a Docker engine.
-@Suite("packaging")
+@Suite("packaging", .timeLimit(.minutes(2)))
 struct PackagingTests {
     static let root = ExampleConfigTests.repositoryRoot
     static let inputs = [
@@ -144,20 +144,50 @@ struct PackagingTests {
 
     @Test("the Dockerfiles build what the spec says and pass hadolint")
     func dockerfiles() async throws {
-        let server = try String(contentsOfFile: Self.root + "/Dockerfile", encoding: .utf8)
-        #expect(server.contains("--static-swift-stdlib"))
-        #expect(server.contains("EXPOSE 8080"))
-        #expect(server.contains(#"ENTRYPOINT ["claude-runner"]"#))
-        #expect(server.contains("@anthropic-ai/claude-code"))
-        #expect(server.contains("git"))
-        #expect(server.contains("USER 10001"))
-        #expect(server.contains("CMD curl -fsS http://127.0.0.1:8080/healthz"))
+        let server = try Dockerfile(contentsOfFile: Self.root + "/Dockerfile")
+        let build = try #require(server.stages.first { $0.name == "build" }, "no stage named build")
+        #expect(build.image.hasPrefix("swift:"))
+        let swiftBuild = try #require(
+            build.command(startingWith: ["swift", "build"]), "the build stage runs no swift build")
+        #expect(swiftBuild.hasOption("-c", "release"))
+        #expect(swiftBuild.hasOption("--product", "claude-runner"))
+        #expect(swiftBuild.contains("--static-swift-stdlib"))
+
+        let runtime = try #require(server.stages.last)
+        #expect(runtime.name != "build")
+        let aptInstall = try #require(runtime.command(startingWith: ["apt-get", "install"]), "no apt-get install")
+        #expect(aptInstall.contains("git"))
+        #expect(aptInstall.contains("ca-certificates"))
+        let npmInstall = try #require(runtime.command(startingWith: ["npm", "install", "-g"]), "no npm install -g")
+        #expect(
+            npmInstall.contains { $0 == "@anthropic-ai/claude-code" || $0.hasPrefix("@anthropic-ai/claude-code@") },
+            "\(npmInstall)")
+        #expect(
+            runtime.arguments("COPY").contains("--from=build /usr/local/bin/claude-runner /usr/local/bin/claude-runner")
+        )
+        #expect(runtime.arguments("EXPOSE") == ["8080"])
+        #expect(try runtime.execForm("ENTRYPOINT") == ["claude-runner"])
+        // The last USER is the one the entrypoint runs as.
+        let user = try #require(runtime.arguments("USER").last, "the runtime stage sets no USER")
+        let account = user.split(separator: ":").first.map(String.init) ?? ""
+        #expect(!["", "root", "0"].contains(account), "runs as \(user)")
+        // Docker's health check asks the runner's own health endpoint on the port it exposes.
+        let healthCheck = try #require(runtime.arguments("HEALTHCHECK").last, "the runtime stage has no HEALTHCHECK")
+        let probe = try #require(healthCheck.range(of: "CMD ").map { healthCheck[$0.upperBound...] })
+        #expect(probe == #"["curl", "-fsS", "http://127.0.0.1:8080/healthz"]"#, "\(healthCheck)")
         // The original image's volume paths keep working.
-        #expect(server.contains(#"VOLUME ["/root/.claude", "/root/.flarex/claude-runner"]"#))
-        let client = try String(contentsOfFile: Self.root + "/Dockerfile.client", encoding: .utf8)
-        #expect(client.contains(#"ENTRYPOINT ["/entrypoint.sh"]"#))
+        #expect(try runtime.execForm("VOLUME") == ["/root/.claude", "/root/.flarex/claude-runner"])
+
+        let client = try Dockerfile(contentsOfFile: Self.root + "/Dockerfile.client")
+        let clientBuild = try #require(
+            client.stages.first { $0.name == "build" }?.command(startingWith: ["swift", "build"]))
+        #expect(clientBuild.hasOption("--product", "claude-runner-client"))
+        #expect(clientBuild.contains("--static-swift-stdlib"))
+        let clientRuntime = try #require(client.stages.last)
+        #expect(clientRuntime.arguments("COPY").contains("entrypoint.sh /entrypoint.sh"))
+        #expect(try clientRuntime.execForm("ENTRYPOINT") == ["/entrypoint.sh"])
         let ignore = try String(contentsOfFile: Self.root + "/.dockerignore", encoding: .utf8)
-        #expect(ignore.contains(".build"))
+        #expect(ignore.split(separator: "\n").contains(".build"))
 
         try Command.require("hadolint")
         let lint = try await Command.output(
@@ -169,11 +199,114 @@ struct PackagingTests {
     @Test("the systemd unit restarts on failure and lets the runner finish in-flight work")
     func systemdUnit() throws {
         let unit = try String(contentsOfFile: Self.root + "/deploy/claude-runner.service", encoding: .utf8)
-        for line in [
-            "Restart=on-failure", "KillMode=mixed", "KillSignal=SIGTERM", "TimeoutStopSec=60", "NoNewPrivileges=true",
-            "ExecStart=/usr/local/bin/claude-runner",
-        ] {
-            #expect(unit.contains(line), "missing \(line)")
+        // The [Service] section's settings, comments left out.
+        var service: [String: String] = [:]
+        var section = ""
+        for line in unit.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if line.hasPrefix("#") || line.isEmpty { continue }
+            if line.hasPrefix("[") {
+                section = line
+            } else if section == "[Service]", let equals = line.firstIndex(of: "=") {
+                service[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            }
         }
+        #expect(service["Restart"] == "on-failure")
+        #expect(service["KillMode"] == "mixed")
+        #expect(service["KillSignal"] == "SIGTERM")
+        #expect(service["NoNewPrivileges"] == "true")
+        #expect(service["ExecStart"]?.split(separator: " ").first == "/usr/local/bin/claude-runner")
+        // systemd's SIGKILL comes only after the runner's own shutdown grace (30 s by default) has run out.
+        let stopTimeout = try #require(service["TimeoutStopSec"].flatMap { Int($0) })
+        #expect(stopTimeout == 60)
+        #expect(.seconds(stopTimeout) > RunnerConfig(configDirectory: "/unused").limits.shutdownGrace)
+    }
+}
+
+/// A Dockerfile as its instructions, grouped by build stage (each `FROM` starts one), so that a test checks
+/// what a stage does rather than whether some text appears anywhere in the file.
+struct Dockerfile {
+    struct Instruction {
+        /// Upper-cased, e.g. `RUN`.
+        let keyword: String
+        let arguments: String
+    }
+
+    struct Stage {
+        let image: String
+        /// The `AS` name, if any.
+        let name: String?
+        var instructions: [Instruction] = []
+
+        /// The arguments of each `keyword` instruction, in order.
+        func arguments(_ keyword: String) -> [String] {
+            instructions.filter { $0.keyword == keyword }.map(\.arguments)
+        }
+
+        /// The JSON (exec) form of the last `keyword` instruction, e.g. `ENTRYPOINT ["claude-runner"]`.
+        func execForm(_ keyword: String) throws -> [String]? {
+            guard let text = arguments(keyword).last else { return nil }
+            return try JSONDecoder().decode([String].self, from: Data(text.utf8))
+        }
+
+        /// The shell commands of the stage's `RUN`s (split at `&&`, `||`, `;` and `|`), each as its words
+        /// with quotes removed.
+        var commands: [[String]] {
+            arguments("RUN").flatMap { run in
+                run.replacingOccurrences(of: "&&", with: ";").replacingOccurrences(of: "||", with: ";")
+                    .replacingOccurrences(of: "|", with: ";").split(separator: ";")
+                    .map { command in
+                        command.split(whereSeparator: \.isWhitespace).map {
+                            $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+                        }
+                    }
+                    .filter { !$0.isEmpty }
+            }
+        }
+
+        /// The first command whose words begin with `prefix`.
+        func command(startingWith prefix: [String]) -> [String]? {
+            commands.first { $0.starts(with: prefix) }
+        }
+    }
+
+    let stages: [Stage]
+
+    init(contentsOfFile path: String) throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        // Join continuation lines; comment lines go, as Docker drops them (also inside a continued line).
+        var logicalLines: [String] = []
+        var pending = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("#") { continue }
+            if trimmed.hasSuffix("\\") {
+                pending += String(trimmed.dropLast()) + " "
+            } else {
+                logicalLines.append(pending + trimmed)
+                pending = ""
+            }
+        }
+        var stages: [Stage] = []
+        for line in logicalLines where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            let keyword = parts[0].uppercased()
+            let arguments = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+            if keyword == "FROM" {
+                let words = arguments.split(whereSeparator: \.isWhitespace).map(String.init)
+                let image = words.first { !$0.hasPrefix("--") } ?? ""
+                let name = words.count >= 2 && words[words.count - 2].uppercased() == "AS" ? words.last : nil
+                stages.append(Stage(image: image, name: name))
+            } else if !stages.isEmpty {
+                stages[stages.count - 1].instructions.append(Instruction(keyword: keyword, arguments: arguments))
+            }
+        }
+        self.stages = stages
+    }
+}
+
+extension [String] {
+    /// Whether `option` is directly followed by `value` (`-c release`) or given as `option=value`.
+    func hasOption(_ option: String, _ value: String) -> Bool {
+        contains("\(option)=\(value)") || zip(self, dropFirst()).contains { $0 == option && $1 == value }
     }
 }

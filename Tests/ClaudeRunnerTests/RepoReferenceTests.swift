@@ -2,7 +2,7 @@ import ClaudeRunner
 import ClaudeRunnerTesting
 import Testing
 
-@Suite("repo and ref validation")
+@Suite("repo and ref validation", .timeLimit(.minutes(1)))
 struct RepoReferenceTests {
     let allowed = ["https", "ssh", "git", "file"]
 

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The issue agent-task protocol end to end: HTTP in, fake GitHub, real git, fake claude.
-@Suite("POST /api/run-issue and /api/cleanup-issue")
+@Suite("POST /api/run-issue and /api/cleanup-issue", .timeLimit(.minutes(3)))
 struct HTTPIssueTests {
     static let repo = "acme/widgets"
     static let body = "Please add a --verbose flag.\n\n<!-- agent-task:v1 -->\n"
@@ -70,7 +70,20 @@ struct HTTPIssueTests {
 
             try await waitForComments(github, 2)
             let comments = await github.comments(repo: Self.repo, number: 42)
-            #expect(comments[1] == "claude-runner finished this task.\n\nOpened PR #9. Tests: swift test passed.")
+            // Claude committed but opened no pull request: the runner pushed its branch and opened one.
+            #expect(
+                comments[1]
+                    == "claude-runner finished this task.\n\nOpened PR #9. Tests: swift test passed."
+                    + "\n\nPull request: https://github.com/acme/widgets/pull/100")
+            let pull = try #require(await github.pullRequests.first)
+            #expect(pull.head == "acme:claude/issue-42")
+            #expect(pull.base == "main")
+            #expect(pull.title == "Add a feature")
+            #expect(pull.body.hasPrefix("Closes #42\n\nOpened PR #9."))
+            #expect(!pull.draft)
+            let pushed = try await Command.run(
+                "git", ["--git-dir", git.remote, "rev-parse", "refs/heads/claude/issue-42"])
+            #expect(pushed.trimmingCharacters(in: .whitespacesAndNewlines).count == 40)
             let labels = await github.labels(repo: Self.repo, number: 42)
             #expect(labels.contains("claimed-by-claude"))
             #expect(!labels.contains("agent-ready"))
@@ -334,6 +347,7 @@ struct HTTPIssueTests {
 
             let bad = try await server.post("/api/cleanup-issue", #"{"repo":"acme/widgets","issue_number":0}"#)
             #expect(bad.status == 400)
+            #expect(bad.errorMessage?.hasPrefix("invalid issue number") == true, "\(bad.body)")
         }
     }
 
@@ -360,7 +374,7 @@ struct HTTPIssueTests {
     }
 }
 
-@Suite("owner/repo slugs")
+@Suite("owner/repo slugs", .timeLimit(.minutes(3)))
 struct SlugCloneTests {
     @Test("a slug is cloned from the GitHub web host of github.baseURL, with the token in a header, never in argv")
     func slugClone() async throws {
@@ -375,6 +389,8 @@ struct SlugCloneTests {
             defer { fixture.directory.remove() }
             // http is what the loopback fake speaks; the slug's host comes from config, not the request.
             fixture.config.git.allowedProtocols = ["https"]
+            // This fake changes nothing: requireChanges false keeps the original's "finished".
+            fixture.config.issue.requireChanges = false
             try await RunnerServer.with(fixture) { [fixture] server in
                 let run = try await server.post("/api/run", json: RunRequest(prompt: "p", repo: "acme/widgets"))
                 #expect(run.status == 200, "\(run.body)")

@@ -37,8 +37,10 @@ struct IssueProgressTests {
             let comments = await github.comments(repo: Self.repo, number: 42)
             #expect(
                 comments[1]
-                    == "claude-runner finished this task.\n\nAll tests pass.\n\nPermission denials:\n- `Bash` `git push`"
-                    + "\n\nCost: $0.0162 · Turns: 2 · Duration: 4s · Model: claude-test-1")
+                    == "claude-runner finished this task.\n\nAll tests pass.\n\nPull request: https://github.com/acme/widgets/pull/100"
+                    + "\n\nPermission denials:\n- `Bash` `git push`"
+                    + "\n\nRun ID: `\(try response.result().id)`"
+                    + "\nCost: $0.0162 · Turns: 2 · Duration: 4s · Model: claude-test-1")
             // The attempt record keeps the session and its cost.
             let workspace = try IssueWorkspace(
                 workDir: fixture.workDir,

@@ -8,7 +8,7 @@ import Testing
 #endif
 
 /// The binaries over NATS, as an operator and a GitHub Action use them.
-@Suite("claude-runner over NATS (binaries)")
+@Suite("claude-runner over NATS (binaries)", .timeLimit(.minutes(3)))
 struct NATSBinaryTests {
     /// A config directory whose `id` file enables NATS for `edge`.
     func configDirectory(_ fixture: RunnerFixture, edge: String) throws -> String {
@@ -38,6 +38,7 @@ struct NATSBinaryTests {
             Binaries.client, ["--edge-id", "edge-42", "--nats-url", nats.url, "--prompt", ""],
             environment: ["PROMPT": nil])
         #expect(failing.exit == .exited(1))
+        #expect(failing.standardError.contains("--prompt is required unless --event=issue or issue-closed"))
 
         let invalid = try await Command.output(
             Binaries.client, ["--edge-id", "edge-42", "--nats-url", nats.url, "--prompt", "p", "--repo=-x"])

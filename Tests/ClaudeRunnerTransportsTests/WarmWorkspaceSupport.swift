@@ -39,9 +39,10 @@ struct WarmRunner: Sendable {
 
     var log: String { get async { await server.process.standardError } }
 
-    /// `workspace_source` of each "run started" / "issue run started" line so far, in order.
+    /// `workspace_source` of each "run started" / "issue workspace ready" line so far, in order.
     func workspaceSources() async -> [String] {
-        await log.split(separator: "\n").filter { $0.contains("run started") }.compactMap { line in
+        await log.split(separator: "\n").filter { $0.contains("run started") || $0.contains("workspace ready") }
+            .compactMap { line in
             line.split(separator: " ").first { $0.hasPrefix("workspace_source=") }.map {
                 String($0.dropFirst("workspace_source=".count))
             }

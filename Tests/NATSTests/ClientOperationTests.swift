@@ -5,7 +5,7 @@ import Testing
 
 @testable import NATS
 
-@Suite struct ClientOperationTests {
+@Suite(.timeLimit(.minutes(1))) struct ClientOperationTests {
     private func encoded(_ operation: ClientOperation) throws -> String {
         var out = allocator.buffer(capacity: 64)
         try operation.write(into: &out)

@@ -2,7 +2,7 @@ import Testing
 
 @testable import NATS
 
-@Suite("connection state machine")
+@Suite("connection state machine", .timeLimit(.minutes(1)))
 struct ConnectionStateMachineTests {
     func machine() -> NATSConnectionStateMachine {
         NATSConnectionStateMachine(reconnectWait: .milliseconds(100), maxReconnectWait: .seconds(2))
@@ -55,7 +55,12 @@ struct ConnectionStateMachineTests {
             _ = machine.start()
         }
         #expect(logged == 3)
-        if case .reconnect(_, let log) = machine.disconnected(failure: "a new reason") { #expect(log) }
+        let next = machine.disconnected(failure: "a new reason")
+        guard case .reconnect(_, let log) = next else {
+            Issue.record("expected a reconnect, got \(next)")
+            return
+        }
+        #expect(log)
     }
 
     @Test("a success resets the backoff")
@@ -67,14 +72,17 @@ struct ConnectionStateMachineTests {
             _ = machine.start()
         }
         _ = machine.connected()
-        if case .reconnect(let delay, let log) = machine.disconnected(failure: "refused") {
-            #expect(delay <= .milliseconds(125))
-            #expect(log)
+        let next = machine.disconnected(failure: "refused")
+        guard case .reconnect(let delay, let log) = next else {
+            Issue.record("expected a reconnect, got \(next)")
+            return
         }
+        #expect(delay <= .milliseconds(125))
+        #expect(log)
     }
 }
 
-@Suite("server URLs")
+@Suite("server URLs", .timeLimit(.minutes(1)))
 struct NATSServerURLTests {
     @Test("schemes, default ports, credentials")
     func parsing() throws {

@@ -3,7 +3,7 @@ import Testing
 
 @testable import NATS
 
-@Suite struct CredentialsTests {
+@Suite(.timeLimit(.minutes(1))) struct CredentialsTests {
     static let jwt = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJzdWIiOiJVQUIyQ0I1NzYifQ.c2lnbmF0dXJlLWJ5dGVz"
 
     /// The layout `nsc` writes.

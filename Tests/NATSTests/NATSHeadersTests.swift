@@ -3,7 +3,7 @@ import Testing
 
 @testable import NATS
 
-@Suite struct NATSHeadersTests {
+@Suite(.timeLimit(.minutes(1))) struct NATSHeadersTests {
     @Test func parsesStatusAndFields() throws {
         let headers = try NATSHeaders(
             parsing: buffer(

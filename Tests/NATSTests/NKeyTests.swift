@@ -24,7 +24,7 @@ enum NKeyVectors {
     static let accountPublicKey = "AAU2ZOXBIG6MV4FSFYNJJU2NBPDTMHSSNUF74EWIS6KLZEZCSZW5OICT"
 }
 
-@Suite struct NKeyTests {
+@Suite(.timeLimit(.minutes(1))) struct NKeyTests {
     @Test func userSeedMatchesPythonNKeys() throws {
         let key = try NKey(seed: NKeyVectors.userSeed)
         #expect(key.type == .user)

@@ -5,7 +5,7 @@ import Testing
 
 @testable import NATS
 
-@Suite struct ServerOperationDecoderTests {
+@Suite(.timeLimit(.minutes(1))) struct ServerOperationDecoderTests {
     static let validPairs: [(String, [ServerOperation])] = [
         (
             "INFO {\"server_id\":\"NABC\",\"version\":\"2.10.0\",\"proto\":1,\"headers\":true,\"max_payload\":2048,"

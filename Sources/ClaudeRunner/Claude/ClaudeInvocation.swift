@@ -1,3 +1,5 @@
+import Foundation
+
 /// The arguments of one `claude` run, in the order the original runner passes them:
 /// `-p <prompt>`, then `--dangerously-skip-permissions` or `--allowedTools A,B,C`, then `--max-turns N`,
 /// then `--model M`; then what the runner adds (spec section 10): `--output-format stream-json --verbose`,
@@ -15,6 +17,9 @@ public struct ClaudeInvocation: Sendable, Equatable {
     public var sandboxed: Bool
     /// Variables removed from Claude's environment on top of the runner's own secrets.
     public var withheldEnvironment: [String]
+    /// A git config file to use instead of the user's global one (no credential helpers, no stored
+    /// credentials); set when the GitHub token is withheld from Claude.
+    public var isolatedGitConfig: String?
 
     public init(
         prompt: String, bypassPermissions: Bool = false, allowedTools: [String] = [], maxTurns: Int = 0,
@@ -73,12 +78,28 @@ public struct ClaudeInvocation: Sendable, Equatable {
     /// Variables the runner's own secrets live in, never passed to Claude.
     public static let runnerSecretVariables = ["CLAUDE_RUNNER_HTTP_TOKEN", "CLAUDE_RUNNER_TOKEN"]
 
+    /// Variables a GitHub token lives in, for git, `gh` and the API (withheld with `issue.withholdGitHubToken`).
+    public static let gitHubTokenVariables = [
+        "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_PAT", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN",
+    ]
+
     /// Claude's environment on top of the runner's: the runner's own tokens removed, `IS_SANDBOX=1` when
     /// the host is declared a sandbox.
     public var environment: [String: String?] {
         var environment: [String: String?] = [:]
         for name in Self.runnerSecretVariables + withheldEnvironment { environment[name] = .some(nil) }
         if sandboxed { environment["IS_SANDBOX"] = "1" }
+        if let isolatedGitConfig {
+            // No credentials Claude could push with: no global or system git config (helpers, stored
+            // credentials), no gh login, no ssh agent, no prompts.
+            environment["GIT_CONFIG_GLOBAL"] = isolatedGitConfig
+            environment["GIT_CONFIG_NOSYSTEM"] = "1"
+            environment["GH_CONFIG_DIR"] = (isolatedGitConfig as NSString).deletingLastPathComponent + "/gh-empty"
+            environment["GIT_TERMINAL_PROMPT"] = "0"
+            for name in ["SSH_AUTH_SOCK", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_CONFIG_COUNT"] {
+                environment[name] = .some(nil)
+            }
+        }
         return environment
     }
 }

@@ -76,8 +76,9 @@ final class ClaudeOutputReader: Sendable {
     }
 
     /// How long `started` waits for Claude's `system`/`init` event (which carries the session and model;
-    /// the real CLI sends it within a second or two) before it goes out without them.
-    static let startedWait: Duration = .seconds(5)
+    /// the real CLI sends it within a few seconds, more on a loaded machine) before it goes out without
+    /// them. Any other line of Claude's, or its end, sends it at once.
+    static let startedWait: Duration = .seconds(30)
 
     /// Sends `started` without session details when Claude has said nothing for a while (a `claude` that
     /// prints plain text, or a slow start), so a watcher learns soon that the run began.
@@ -159,6 +160,7 @@ final class ClaudeOutputReader: Sendable {
             if newline { state.plain.append([0x0A]) }
         case .plain:
             if newline { state.plain.append([0x0A]) }
+            if !state.startedSent, state.eventCount == 0 { sendStarted(&state) }
         case .oversized:
             state.skippedLines += 1
         case .candidate:
@@ -212,7 +214,8 @@ final class ClaudeOutputReader: Sendable {
             state.resultAt = .now
             state.sessionID = state.sessionID ?? result.sessionID
         case .other:
-            if !state.startedSent { sendStarted(&state) }
+            // Other system events (hooks, status) can come before `init`: wait for it.
+            break
         }
     }
 

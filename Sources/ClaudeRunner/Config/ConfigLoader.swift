@@ -138,6 +138,17 @@ extension ConfigLoader {
             case "issue.maxBudgetUSD": issue.maxBudgetUSD = try budget(value, key)
             case "issue.progressInterval": issue.progressInterval = try duration(value, key)
             case "issue.sandboxed": issue.sandboxed = try bool(value, key)
+            case "issue.openPullRequest": issue.openPullRequest = try bool(value, key)
+            case "issue.draftPullRequest": issue.draftPullRequest = try bool(value, key)
+            case "issue.requireChanges": issue.requireChanges = try bool(value, key)
+            case "issue.resume": issue.resume = try bool(value, key)
+            case "issue.withholdGitHubToken": issue.withholdGitHubToken = try bool(value, key)
+            case "issue.commitAuthor":
+                let text = try string(value, key)
+                guard let author = CommitAuthor(parsing: text) else {
+                    throw error(value, key, "expected \"Name <email>\", got \"\(text)\"")
+                }
+                issue.commitAuthor = author
             default: unknown(key, value)
             }
         }

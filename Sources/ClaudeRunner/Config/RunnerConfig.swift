@@ -36,11 +36,29 @@ public struct RunnerConfig: Sendable {
         public var progressInterval: Duration
         /// The host is a disposable sandbox: Claude gets `IS_SANDBOX=1`.
         public var sandboxed: Bool
+        /// The runner pushes Claude's work and opens the pull request when Claude did not.
+        public var openPullRequest: Bool
+        /// Author of the runner's own commits.
+        public var commitAuthor: CommitAuthor
+        /// Pull requests the runner opens are drafts.
+        public var draftPullRequest: Bool
+        /// No changes and no pull request is a failure (`no_changes`); false keeps the original's success.
+        public var requireChanges: Bool
+        /// A re-triggered issue continues Claude's session in the kept workspace.
+        public var resume: Bool
+        /// Claude's environment on issue runs has no GitHub token: only the runner pushes.
+        public var withholdGitHubToken: Bool
+        /// How long a lock holds without a heartbeat, and how often the heartbeat rewrites it.
+        public var lockLifetime: Duration
+        public var lockHeartbeat: Duration
 
         public init(
             allowedTools: [String]? = nil, maxTurns: Int? = nil, model: String? = nil,
             modelLabels: [String: String] = [:], bypassPermissions: Bool = false, maxBudgetUSD: Double? = nil,
-            progressInterval: Duration = .seconds(15), sandboxed: Bool = false
+            progressInterval: Duration = .seconds(15), sandboxed: Bool = false, openPullRequest: Bool = true,
+            commitAuthor: CommitAuthor = .default, draftPullRequest: Bool = false, requireChanges: Bool = true,
+            resume: Bool = false, withholdGitHubToken: Bool = false, lockLifetime: Duration = .seconds(3600),
+            lockHeartbeat: Duration = .seconds(60)
         ) {
             self.allowedTools = allowedTools
             self.maxTurns = maxTurns
@@ -50,6 +68,14 @@ public struct RunnerConfig: Sendable {
             self.maxBudgetUSD = maxBudgetUSD
             self.progressInterval = progressInterval
             self.sandboxed = sandboxed
+            self.openPullRequest = openPullRequest
+            self.commitAuthor = commitAuthor
+            self.draftPullRequest = draftPullRequest
+            self.requireChanges = requireChanges
+            self.resume = resume
+            self.withholdGitHubToken = withholdGitHubToken
+            self.lockLifetime = lockLifetime
+            self.lockHeartbeat = lockHeartbeat
         }
     }
 

@@ -82,8 +82,78 @@ public struct Git: Sendable {
 
     /// The commit id of `HEAD` in `directory`.
     public func headCommit(in directory: String, logger: Logger) async throws -> String {
-        try await run(["rev-parse", "HEAD"], in: directory, remote: false, action: "git rev-parse", logger: logger)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try await run(
+            Self.untrusted + ["rev-parse", "--verify", "HEAD"], in: directory, remote: false, action: "git rev-parse",
+            logger: logger
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // MARK: A workspace Claude worked in
+
+    /// Settings that neutralise what Claude could have written into a workspace's `.git/config` to run a
+    /// program under the runner (hooks, an fsmonitor, a signing program, a credential helper).
+    static let untrusted = [
+        "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "commit.gpgsign=false",
+        "-c", "tag.gpgsign=false", "-c", "credential.helper=", "-c", "http.sslVerify=true",
+    ]
+
+    /// The branch checked out, or `nil` when `HEAD` is detached.
+    public func currentBranch(in directory: String, logger: Logger) async throws -> String? {
+        let spec = processSpec(
+            Self.untrusted + ["symbolic-ref", "--quiet", "--short", "HEAD"], in: directory, remote: false)
+        let collector = OutputCollector(limit: 64 << 10)
+        let exit = try await runWithDeadline(spec, action: "git symbolic-ref") { await collector.record($0) }
+        guard exit.isSuccess else { return nil }
+        let name = await collector.standardOutput.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return name.isEmpty ? nil : name
+    }
+
+    /// How many commits `HEAD` has that `base` does not (all of them without a base).
+    public func commitCount(since base: String?, in directory: String, logger: Logger) async throws -> Int {
+        let text = try await run(
+            Self.untrusted + ["rev-list", "--count", base.map { "\($0)..HEAD" } ?? "HEAD"], in: directory,
+            remote: false, action: "git rev-list", logger: logger)
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// Whether the work tree has changes not committed, untracked files included.
+    public func hasUncommittedChanges(in directory: String, logger: Logger) async throws -> Bool {
+        let text = try await run(
+            Self.untrusted + ["status", "--porcelain", "--untracked-files=all"], in: directory, remote: false,
+            action: "git status", logger: logger)
+        return !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+    }
+
+    /// Commits everything (untracked files too) as `author`, without running any hook.
+    public func commitAll(
+        message: String, author: CommitAuthor, in directory: String, logger: Logger
+    ) async throws {
+        try await run(Self.untrusted + ["add", "-A"], in: directory, remote: false, action: "git add", logger: logger)
+        try await run(
+            Self.untrusted + ["commit", "--quiet", "--no-verify", "-m", message], in: directory, remote: false,
+            action: "git commit", environment: author.environment, logger: logger)
+    }
+
+    /// Points branch `name` at `HEAD` and checks it out (creating or moving it).
+    public func checkoutBranch(_ name: String, in directory: String, logger: Logger) async throws {
+        try await run(
+            Self.untrusted + ["checkout", "--quiet", "-B", name], in: directory, remote: false,
+            action: "git checkout", logger: logger)
+    }
+
+    /// `git push [--force] origin HEAD:refs/heads/<branch>`, no hooks.
+    public func push(branch: String, force: Bool, in directory: String, logger: Logger) async throws {
+        var arguments = Self.untrusted + ["push", "--quiet", "--no-verify"]
+        if force { arguments.append("--force") }
+        arguments += ["origin", "HEAD:refs/heads/\(branch)"]
+        try await run(arguments, in: directory, remote: true, action: "git push", logger: logger)
+    }
+
+    /// `git fetch origin`: brings the remote's branches up to date in an existing workspace.
+    public func fetchOrigin(in directory: String, logger: Logger) async throws {
+        try await run(
+            Self.untrusted + ["fetch", "--quiet", "origin"], in: directory, remote: true, action: "git fetch",
+            logger: logger)
     }
 
     /// Runs one git command; returns its stdout.
@@ -92,11 +162,12 @@ public struct Git: Sendable {
     @discardableResult
     func run(
         _ arguments: [String], in directory: String?, remote: Bool, action: String, strict: Bool = false,
-        logger: Logger
+        environment: [String: String?] = [:], logger: Logger
     ) async throws
         -> String
     {
-        let spec = processSpec(arguments, in: directory, remote: remote)
+        var spec = processSpec(arguments, in: directory, remote: remote)
+        for (key, value) in environment { spec.environment[key] = value }
         let collector = OutputCollector(limit: 1 << 20)
         let exit: ProcessExit
         do {
@@ -170,6 +241,8 @@ public struct Git: Sendable {
             "GIT_PAGER": "cat",
             "LC_ALL": "C",
         ]
+        // Git never needs the runner's own HTTP tokens.
+        for name in ClaudeInvocation.runnerSecretVariables { environment[name] = .some(nil) }
         if remote {
             environment["GIT_SSH_COMMAND"] =
                 ProcessInfo.processInfo.environment["GIT_SSH_COMMAND"] ?? "ssh -o BatchMode=yes"
@@ -192,4 +265,40 @@ private actor ErrorText {
 private actor WriteFailure {
     var value = false
     func set() { value = true }
+}
+
+/// Who the runner's own commits are by: `Name <email>`.
+public struct CommitAuthor: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var email: String
+
+    public static let `default` = CommitAuthor(
+        name: "claude-runner", email: "claude-runner@users.noreply.github.com")
+
+    public init(name: String, email: String) {
+        self.name = name
+        self.email = email
+    }
+
+    /// Parses `Name <email>`; `nil` when it is not that shape.
+    public init?(parsing text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.hasSuffix(">"), let open = trimmed.lastIndex(of: "<") else { return nil }
+        let name = trimmed[..<open].trimmingCharacters(in: .whitespaces)
+        let email = trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)]
+        guard !name.isEmpty, !email.isEmpty, email.contains("@"), !name.contains(where: \.isNewline),
+            !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" })
+        else { return nil }
+        self.name = name
+        self.email = String(email)
+    }
+
+    public var description: String { "\(name) <\(email)>" }
+
+    var environment: [String: String?] {
+        [
+            "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        ]
+    }
 }

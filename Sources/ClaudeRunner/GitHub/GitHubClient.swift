@@ -68,6 +68,39 @@ public struct GitHubClient: Sendable {
         return (try? JSONDecoder().decode(GitHubComment.self, from: answer))?.id
     }
 
+    /// The open pull request whose head is `owner:branch`, if there is one.
+    public func openPullRequest(
+        repo: String, headOwner: String, branch: String, logger: Logger
+    ) async throws
+        -> GitHubPullRequest?
+    {
+        let head = Self.escapeQueryValue("\(headOwner):\(branch)")
+        let path = "/repos/\(repo)/pulls?head=\(head)&state=open&per_page=10"
+        let answer = try await send(.GET, path, idempotent: true, logger: logger)
+        do {
+            return try JSONDecoder().decode([GitHubPullRequest].self, from: answer).first
+        } catch {
+            throw Failure(status: nil, description: "GitHub GET /repos/\(repo)/pulls: unexpected response: \(error)")
+        }
+    }
+
+    /// Opens a pull request (never retried, so never opened twice by a retry).
+    public func createPullRequest(
+        repo: String, title: String, head: String, base: String, body: String, draft: Bool, logger: Logger
+    ) async throws -> GitHubPullRequest {
+        struct Request: Encodable {
+            var title, head, base, body: String
+            var draft: Bool
+        }
+        let payload = try JSONEncoder().encode(Request(title: title, head: head, base: base, body: body, draft: draft))
+        let answer = try await send(.POST, "/repos/\(repo)/pulls", body: payload, idempotent: false, logger: logger)
+        do {
+            return try JSONDecoder().decode(GitHubPullRequest.self, from: answer)
+        } catch {
+            throw Failure(status: nil, description: "GitHub POST /repos/\(repo)/pulls: unexpected response: \(error)")
+        }
+    }
+
     /// Replaces the text of comment `id` (idempotent, so retried like label changes).
     public func updateComment(_ id: Int, text: String, repo: String, logger: Logger) async throws {
         let body = try JSONEncoder().encode(["body": text])
@@ -184,6 +217,12 @@ public struct GitHubClient: Sendable {
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError, error == .deadlineExceeded { return "timed out" }
         return "\(error)"
+    }
+
+    static func escapeQueryValue(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
     static func escapePathSegment(_ text: String) -> String {

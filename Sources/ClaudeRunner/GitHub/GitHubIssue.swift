@@ -55,3 +55,15 @@ public struct GitHubComment: Codable, Sendable, Equatable {
         case createdAt = "created_at"
     }
 }
+
+/// A pull request, as far as the runner reads it.
+public struct GitHubPullRequest: Codable, Sendable, Equatable {
+    public var number: Int
+    public var htmlURL: String
+    public var draft: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case number, draft
+        case htmlURL = "html_url"
+    }
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `.claude-runner/state.json`: the latest attempt of an issue task.
 public struct IssueTaskState: Codable, Sendable, Equatable {
     public var taskID: String
@@ -8,6 +10,13 @@ public struct IssueTaskState: Codable, Sendable, Equatable {
     public var lastErrorType: String?
     public var lastCommit: String?
     public var updatedAt: String
+    /// The latest attempt's delivery and session (spec section 12).
+    public var branch: String?
+    public var commit: String?
+    public var pullRequest: String?
+    public var sessionID: String?
+    public var costUSD: Double?
+    public var numTurns: Int?
 
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id"
@@ -18,6 +27,11 @@ public struct IssueTaskState: Codable, Sendable, Equatable {
         case lastErrorType = "last_error_type"
         case lastCommit = "last_commit"
         case updatedAt = "updated_at"
+        case branch, commit
+        case pullRequest = "pull_request"
+        case sessionID = "session_id"
+        case costUSD = "cost_usd"
+        case numTurns = "num_turns"
     }
 }
 
@@ -39,6 +53,13 @@ public struct IssueAttemptRecord: Codable, Sendable, Equatable {
     public var sessionID: String?
     public var costUSD: Double?
     public var numTurns: Int?
+    public var pullRequest: String?
+    /// The branch and commit the clone started from (the pull request's base; a resumed attempt's start).
+    public var baseBranch: String?
+    public var baseCommit: String?
+    /// The runner stopped (or was killed) after this attempt's records were final but before its final
+    /// comment was known to be posted: crash recovery posts it. `nil` in records of older versions.
+    public var reported: Bool?
 
     enum CodingKeys: String, CodingKey {
         case attemptID = "attempt_id"
@@ -55,6 +76,10 @@ public struct IssueAttemptRecord: Codable, Sendable, Equatable {
         case sessionID = "session_id"
         case costUSD = "cost_usd"
         case numTurns = "num_turns"
+        case pullRequest = "pull_request"
+        case baseBranch = "base_branch"
+        case baseCommit = "base_commit"
+        case reported
     }
 }
 
@@ -65,12 +90,20 @@ public struct IssueLockRecord: Codable, Sendable, Equatable {
     public var startedAt: String
     /// The `claude` process (and process group) of the attempt, once started: crash recovery stops it.
     public var claudePID: Int?
+    /// Rewritten while the attempt runs; a lock is stale only when this too is older than the lifetime.
+    public var heartbeatAt: String?
 
-    public init(attemptID: String, pid: Int, startedAt: String, claudePID: Int? = nil) {
+    public init(attemptID: String, pid: Int, startedAt: String, claudePID: Int? = nil, heartbeatAt: String? = nil) {
         self.attemptID = attemptID
         self.pid = pid
         self.startedAt = startedAt
         self.claudePID = claudePID
+        self.heartbeatAt = heartbeatAt
+    }
+
+    /// The latest sign of life: the heartbeat, else the start.
+    public var lastSeen: Date? {
+        [startedAt, heartbeatAt].compactMap { $0.flatMap(Timestamp.date(from:)) }.max()
     }
 
     enum CodingKeys: String, CodingKey {
@@ -78,6 +111,7 @@ public struct IssueLockRecord: Codable, Sendable, Equatable {
         case pid
         case startedAt = "started_at"
         case claudePID = "claude_pid"
+        case heartbeatAt = "heartbeat_at"
     }
 }
 
@@ -95,4 +129,7 @@ public enum IssueErrorType {
     public static let locked = "locked"
     public static let interrupted = "interrupted"
     public static let cancelled = "cancelled"
+    public static let noChanges = "no_changes"
+    public static let permissionDenied = "permission_denied"
+    public static let pushFailed = "push_failed"
 }

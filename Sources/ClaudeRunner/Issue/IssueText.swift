@@ -39,8 +39,76 @@ public enum IssueText {
         "Issue \(repo)#\(number) accepted; claude-runner is processing in the background."
     }
 
-    public static func successComment(output: String) -> String {
-        "claude-runner finished this task.\n\n" + summarize(output)
+    public static func successComment(output: String, pullRequest: String? = nil) -> String {
+        var text = "claude-runner finished this task.\n\n" + summarize(output)
+        if let pullRequest { text += "\n\nPull request: \(pullRequest)" }
+        return text
+    }
+
+    /// The longest issue title the runner puts in a commit message or a pull-request title.
+    public static let titleLimit = 200
+
+    /// The issue title on one line, bounded: it goes into a commit message and a pull-request title.
+    static func oneLineTitle(_ title: String) -> String {
+        let line = ToolSummary.oneLine(title, limit: titleLimit)
+        return line.isEmpty ? "(untitled)" : line
+    }
+
+    /// `Resolve #<n>: <issue title>`.
+    public static func commitMessage(number: Int, title: String) -> String {
+        "Resolve #\(number): \(oneLineTitle(title))"
+    }
+
+    public static func pullRequestTitle(_ title: String, number: Int) -> String {
+        let line = ToolSummary.oneLine(title, limit: titleLimit)
+        return line.isEmpty ? "Resolve #\(number)" : line
+    }
+
+    /// `Closes #<n>`, Claude's summary, the run id and the cost line.
+    public static func pullRequestBody(number: Int, summary: String, runID: String, trailer: String) -> String {
+        "Closes #\(number)\n\n" + summarize(summary) + "\n\nRun ID: `\(runID)`" + trailer
+    }
+
+    /// Why an issue run that changed nothing failed; names the denied tools when there were any.
+    public static func noChangesDetail(output: String, denials: [RunResult.PermissionDenial]) -> String {
+        var text = "Claude finished without making any changes and without opening a pull request."
+        if !denials.isEmpty {
+            let tools = Array(Set(denials.map(\.tool))).sorted().map { "`\($0)`" }.joined(separator: ", ")
+            text += " Claude Code denied its calls to \(tools), so it could not do the work; allow them "
+            text += "(allowedTools / issue.allowedTools) or run it with issue.bypassPermissions."
+        }
+        return text + "\n\nClaude's output:\n\n" + summarize(output)
+    }
+
+    /// The prompt of a resumed session: what was said on the issue since the last attempt began.
+    public static func resumePrompt(repo: String, number: Int, comments: [GitHubComment]) -> String {
+        var text = "GitHub issue #\(number) in \(repo) was triggered again. "
+        if comments.isEmpty {
+            text += "No new comments were posted since your last attempt."
+        } else {
+            text += "These comments were posted on the issue since your last attempt:\n"
+            for comment in comments {
+                text += "\n--- @\(comment.user?.login ?? "someone") wrote:\n\(comment.body ?? "")\n"
+            }
+        }
+        text += "\nContinue the task: implement what is still missing, run the relevant tests, and make sure the work "
+        text += "is committed and a pull request is open. Do not merge any pull requests."
+        return text
+    }
+
+    /// The git config Claude gets when the GitHub token is withheld: who commits, nothing that holds or
+    /// fetches credentials.
+    public static func isolatedGitConfig(author: CommitAuthor) -> String {
+        "[user]\n\tname = \(author.name)\n\temail = \(author.email)\n[credential]\n\thelper =\n"
+    }
+
+    public static let resumeFallbackNote =
+        "The previous Claude session could not be resumed, so this attempt started afresh with a new clone."
+
+    /// Whether `body` is one of the runner's own comments (claim, progress, outcome).
+    public static func isRunnerComment(_ body: String?) -> Bool {
+        guard let body else { return false }
+        return body.hasPrefix("claude-runner ")
     }
 
     public static func failureComment(runID: String, workspacePreserved: Bool, detail: String) -> String {
@@ -56,10 +124,11 @@ public enum IssueText {
     public static let interruptedDetail = "The run was interrupted: the runner shut down before Claude finished."
     public static let cancelledDetail = "The run was cancelled by an operator before Claude finished."
 
-    /// What ends a final comment when Claude printed stream-json events: the permission denials, then
+    /// What ends a final comment when Claude printed stream-json events: the permission denials, the
+    /// attempt's `Run ID` when given (so a runner can tell the attempt was reported), then
     /// `Cost: $X · Turns: N · Duration: Ns · Model: M` (unknown parts left out). Empty for a `claude`
     /// that printed plain text, whose comments stay as the original runner wrote them.
-    public static func runTrailer(_ outcome: ClaudeOutcome?) -> String {
+    public static func runTrailer(_ outcome: ClaudeOutcome?, runID: String? = nil) -> String {
         guard let outcome, outcome.sawEvents else { return "" }
         var text = ""
         if !outcome.permissionDenials.isEmpty {
@@ -69,7 +138,12 @@ public enum IssueText {
             }
             if outcome.permissionDenials.count > 20 { text += "\n- … and \(outcome.permissionDenials.count - 20) more" }
         }
-        return text + "\n\n" + costLine(outcome)
+        var lines: [String] = []
+        if let runID { lines.append("Run ID: `\(runID)`") }
+        let cost = costLine(outcome)
+        if !cost.isEmpty { lines.append(cost) }
+        if !lines.isEmpty { text += "\n\n" + lines.joined(separator: "\n") }
+        return text
     }
 
     /// `Cost: $0.0162 · Turns: 2 · Duration: 45s · Model: claude-sonnet-4-6`.

@@ -14,29 +14,35 @@ import Foundation
 /// Records are written atomically (temp file + rename). The lock is created exclusively; a lock younger
 /// than ``lockLifetime`` blocks other attempts, an older or unreadable one is taken over.
 public struct IssueWorkspace: Sendable {
-    public static let lockLifetime: TimeInterval = 3600
+    public static let defaultLockLifetime: TimeInterval = 3600
 
     public let taskID: String
     public let root: String
+    /// How long a lock holds without a sign of life (its start or its latest heartbeat).
+    public var lockLifetime: TimeInterval = IssueWorkspace.defaultLockLifetime
 
     /// - Parameters:
     ///   - workDir: The runner's workspace root.
     ///   - repo: The validated repository (its owner and name contain only `[A-Za-z0-9._-]`, never `.`/`..`,
     ///     so the task root can never point outside `workDir`).
     ///   - number: The issue number (> 0).
-    public init(workDir: String, repo: RepoReference, number: Int) {
+    public init(
+        workDir: String, repo: RepoReference, number: Int, lockLifetime: TimeInterval = defaultLockLifetime
+    ) {
         self.taskID = "gh-issue-\(repo.owner)-\(repo.name)-\(number)"
         self.root = (workDir as NSString).appendingPathComponent(taskID)
+        self.lockLifetime = lockLifetime
     }
 
     /// An existing task root found on disk (crash recovery); `nil` when `root` is not a real directory
     /// (a symlink is never followed out of `workDir`).
-    public init?(existingRoot root: String) {
+    public init?(existingRoot root: String, lockLifetime: TimeInterval = defaultLockLifetime) {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: root),
             attributes[.type] as? FileAttributeType == .typeDirectory
         else { return nil }
         self.root = root
         self.taskID = (root as NSString).lastPathComponent
+        self.lockLifetime = lockLifetime
     }
 
     /// Whether the task root is a symlink (never used: it could point outside `workDir`).
@@ -90,8 +96,7 @@ public struct IssueWorkspace: Sendable {
         let reason: String
         switch judged {
         case .some(let holder):
-            if let started = Timestamp.date(from: holder.startedAt), now.timeIntervalSince(started) < Self.lockLifetime
-            {
+            if let seen = holder.lastSeen, now.timeIntervalSince(seen) < lockLifetime {
                 throw LockBusy(holder: holder)
             }
             reason = "stale lock of attempt \(holder.attemptID) (started \(holder.startedAt)), taking over"
@@ -127,12 +132,18 @@ public struct IssueWorkspace: Sendable {
         return try? JSONDecoder().decode(IssueLockRecord.self, from: data)
     }
 
-    /// Whether a lock file exists and is younger than ``lockLifetime``; returns its holder then.
+    /// Whether a lock file exists and showed a sign of life within ``lockLifetime``; returns its holder then.
     public func freshLock(now: Date = Date()) -> IssueLockRecord? {
-        guard let holder = readLock(), let started = Timestamp.date(from: holder.startedAt),
-            now.timeIntervalSince(started) < Self.lockLifetime
+        guard let holder = readLock(), let seen = holder.lastSeen, now.timeIntervalSince(seen) < lockLifetime
         else { return nil }
         return holder
+    }
+
+    /// Rewrites the lock with a new `heartbeat_at`, if `attemptID` still holds it.
+    public func heartbeat(attemptID: String, now: Date = Date()) {
+        guard var holder = readLock(), holder.attemptID == attemptID else { return }
+        holder.heartbeatAt = Timestamp.string(from: now)
+        if let data = try? Self.encode(holder) { try? Self.writeAtomically(data, to: lockFile) }
     }
 
     /// Notes the attempt's `claude` process in the lock, if `attemptID` still holds it.

@@ -108,7 +108,7 @@ extension RunnerService {
         let task = IssueTask(
             execution: execution, repo: repo, issue: issue, ref: request.ref.nonEmpty, model: model,
             modelLabel: validation.modelLabel,
-            workspace: IssueWorkspace(workDir: config.workDir, repo: repo, number: request.issueNumber),
+            workspace: issueWorkspace(repo: repo, number: request.issueNumber),
             claimText: claimText, claimCommentID: claimCommentID)
         logger.info(
             "issue accepted",
@@ -138,13 +138,13 @@ extension RunnerService {
 
         guard !workspace.isSymlink else {
             let detail = "the issue task root is a symbolic link; refusing to use it"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
         }
         do {
             try workspace.createDirectories()
         } catch {
             let detail = "create state dir: \(error.localizedDescription)"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
         }
         do {
             if case .tookOver(let reason) = try workspace.acquireLock(attemptID: task.attemptID, now: startedAt) {
@@ -153,27 +153,32 @@ extension RunnerService {
         } catch let busy as IssueWorkspace.LockBusy {
             logger.warning("issue workspace locked", metadata: ["holder": "\(busy.holder.attemptID)"])
             return await conclude(
-                task, record, .failed(IssueErrorType.locked, busy.description), setup: true, logger: logger)
+                task, record, .failed(IssueErrorType.locked, busy.description), lock: nil, logger: logger)
         } catch {
             let detail = "lock issue workspace: \(error.localizedDescription)"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
         }
+        // The attempt before this one, read before this one's records replace it in state.json.
+        let previous = workspace.readState().flatMap { workspace.readAttempt($0.lastAttemptID) }
         do {
             try workspace.writeAttempt(record)
             try workspace.writeState(state(for: record, updatedAt: record.startedAt))
         } catch {
             workspace.releaseLock(attemptID: task.attemptID)
             let detail = "write attempt: \(error.localizedDescription)"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), setup: true, logger: logger)
+            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
         }
+        logger.info("issue run started", metadata: ["model": "\(task.model ?? "")"])
+        let lock = IssueLockKeeper(workspace: workspace, attemptID: task.attemptID)
 
         return await withTaskGroup(of: Void.self) { group in
+            group.addTask { await lock.keepAlive(interval: self.config.issue.lockHeartbeat) }
             if let tracker = trackingComment(for: task, logger: logger) {
                 let events = task.execution.progress.subscribe(replay: true)
                 group.addTask { await tracker.follow(events) }
             }
-            let end = await attempt(task, logger: logger)
-            let outcome = await conclude(task, record, end, setup: false, logger: logger)
+            let end = await attempt(task, previous: previous, logger: logger)
+            let outcome = await conclude(task, record, end, lock: lock, logger: logger)
             await group.waitForAll()
             return outcome
         }
@@ -181,51 +186,24 @@ extension RunnerService {
 
     /// How the work of an attempt ended, before it is recorded and reported.
     enum AttemptEnd: Sendable {
-        /// Claude ran (whatever its outcome).
-        case claude(ClaudeOutcome)
+        /// Claude ran (whatever its outcome), in a clone that started at `start`.
+        case claude(ClaudeOutcome, start: IssueStart, resumeFellBack: Bool)
         /// The attempt failed before or instead of Claude: error type and detail.
         case failed(String, String)
         /// Stopped before Claude ran (cancelled or shut down while queued or cloning).
         case stopped
     }
 
-    /// Clone and run Claude, holding a run slot only for that.
-    private func attempt(_ task: IssueTask, logger: Logger) async -> AttemptEnd {
-        let workspace = task.workspace
+    /// Clone (or, resuming, fetch) and run Claude, holding a run slot only for that.
+    private func attempt(_ task: IssueTask, previous: IssueAttemptRecord?, logger: Logger) async -> AttemptEnd {
         let execution = task.execution
         do {
             return try await execution.cancellable { [self] in
                 try await execution.withSlot {
-                    // A stale clone from an earlier attempt goes; the records stay.
-                    try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-                    do {
-                        let prepared = try await prepareWorkspace(
-                            repo: task.repo, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger
-                        )
-                        logger.info(
-                            "issue run started",
-                            metadata: prepared.logMetadata.merging(["model": "\(task.model ?? "")"]) { $1 })
-                    } catch let failure as Git.Failure {
-                        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-                        return .failed(IssueErrorType.cloneFailed, failure.description)
-                    } catch {
-                        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-                        throw error
+                    if let previous, let resumed = try await resumeAttempt(task, previous: previous, logger: logger) {
+                        return resumed
                     }
-                    let invocation = ClaudeInvocation.issue(
-                        prompt: IssueText.prompt(repo: task.repo.fullName, issue: task.issue), model: task.model,
-                        config: config)
-                    do {
-                        let outcome = try await execution.runClaude(
-                            invocation, in: workspace.repoDirectory,
-                            paths: hostPaths(workspace: workspace.repoDirectory, taskRoot: workspace.root),
-                            logger: logger,
-                            onStart: { pid in workspace.recordClaudeProcess(pid, attemptID: task.attemptID) })
-                        return .claude(outcome)
-                    } catch let failure as ClaudeProcess.LaunchFailure {
-                        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
-                        return .failed(IssueErrorType.execError, failure.description)
-                    }
+                    return try await freshAttempt(task, resumeFellBack: false, logger: logger)
                 }
             }
         } catch is CancellationError {
@@ -236,20 +214,124 @@ extension RunnerService {
         }
     }
 
+    /// A fresh clone into `repo/`, then Claude with the issue prompt.
+    private func freshAttempt(_ task: IssueTask, resumeFellBack: Bool, logger: Logger) async throws -> AttemptEnd {
+        let workspace = task.workspace
+        // A stale clone from an earlier attempt goes; the records stay.
+        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+        do {
+            let prepared = try await prepareWorkspace(
+                repo: task.repo, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger)
+            logger.info("issue workspace ready", metadata: prepared.logMetadata)
+        } catch let failure as Git.Failure {
+            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+            return .failed(IssueErrorType.cloneFailed, failure.description)
+        } catch {
+            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+            throw error
+        }
+        let start = await issueStart(workspace, logger: logger)
+        let invocation = issueInvocation(
+            task, prompt: IssueText.prompt(repo: task.repo.fullName, issue: task.issue), resume: nil)
+        return try await runIssueClaude(task, invocation, start: start, resumeFellBack: resumeFellBack, logger: logger)
+    }
+
+    /// With `issue.resume`, an attempt on an issue whose last attempt left `repo/` and a session: fetch
+    /// `origin`, then continue that session with the comments posted since. `nil` when there is nothing
+    /// to resume; a session Claude no longer knows falls back to a fresh attempt.
+    private func resumeAttempt(
+        _ task: IssueTask, previous: IssueAttemptRecord, logger: Logger
+    ) async throws -> AttemptEnd? {
+        let workspace = task.workspace
+        guard config.issue.resume, let sessionID = previous.sessionID, !sessionID.isEmpty,
+            FileManager.default.fileExists(atPath: workspace.repoDirectory + "/.git")
+        else { return nil }
+        do {
+            try await git(for: task.repo).fetchOrigin(in: workspace.repoDirectory, logger: logger)
+        } catch let failure as Git.Failure {
+            logger.warning("resume: fetch origin failed; starting afresh", metadata: ["error": "\(failure)"])
+            return try await freshAttempt(task, resumeFellBack: true, logger: logger)
+        }
+        let since = Timestamp.date(from: previous.startedAt)
+        var comments: [GitHubComment] = []
+        if let github {
+            do {
+                comments = try await github.comments(
+                    repo: task.repo.fullName, number: task.issue.number, since: since, logger: logger
+                ).filter { !IssueText.isRunnerComment($0.body) }
+            } catch {
+                logger.warning("resume: read comments", metadata: ["error": "\(redactor.redact("\(error)"))"])
+            }
+        }
+        logger.info(
+            "resuming the previous session", metadata: ["session_id": "\(sessionID)", "comments": "\(comments.count)"])
+        // The clone's start is the first attempt's: the work so far is measured from there.
+        var start = IssueStart(branch: previous.baseBranch, commit: previous.baseCommit)
+        if start.branch == nil || start.commit == nil { start = await issueStart(workspace, logger: logger) }
+        let invocation = issueInvocation(
+            task,
+            prompt: IssueText.resumePrompt(repo: task.repo.fullName, number: task.issue.number, comments: comments),
+            resume: sessionID)
+        let end = try await runIssueClaude(task, invocation, start: start, resumeFellBack: false, logger: logger)
+        if case .claude(let outcome, _, _) = end, outcome.status == .failed,
+            outcome.error?.contains("No conversation found") == true
+        {
+            logger.warning("resume: Claude does not know the session; starting afresh")
+            return try await freshAttempt(task, resumeFellBack: true, logger: logger)
+        }
+        return end
+    }
+
+    private func issueInvocation(_ task: IssueTask, prompt: String, resume sessionID: String?) -> ClaudeInvocation {
+        var invocation = ClaudeInvocation.issue(prompt: prompt, model: task.model, config: config)
+        invocation.resumeSessionID = sessionID
+        if config.issue.withholdGitHubToken {
+            invocation.withheldEnvironment += ClaudeInvocation.gitHubTokenVariables
+            invocation.isolatedGitConfig = task.workspace.stateDirectory + "/gitconfig"
+        }
+        return invocation
+    }
+
+    private func runIssueClaude(
+        _ task: IssueTask, _ invocation: ClaudeInvocation, start: IssueStart, resumeFellBack: Bool, logger: Logger
+    ) async throws -> AttemptEnd {
+        let workspace = task.workspace
+        if let gitConfig = invocation.isolatedGitConfig {
+            try? IssueText.isolatedGitConfig(author: config.issue.commitAuthor).write(
+                toFile: gitConfig, atomically: true, encoding: .utf8)
+        }
+        do {
+            let outcome = try await task.execution.runClaude(
+                invocation, in: workspace.repoDirectory,
+                paths: hostPaths(workspace: workspace.repoDirectory, taskRoot: workspace.root), logger: logger,
+                onStart: { pid in workspace.recordClaudeProcess(pid, attemptID: task.attemptID) })
+            return .claude(outcome, start: start, resumeFellBack: resumeFellBack)
+        } catch let failure as ClaudeProcess.LaunchFailure {
+            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+            return .failed(IssueErrorType.execError, failure.description)
+        }
+    }
+
+    private func issueStart(_ workspace: IssueWorkspace, logger: Logger) async -> IssueStart {
+        IssueStart(
+            branch: (try? await git.currentBranch(in: workspace.repoDirectory, logger: logger)) ?? nil,
+            commit: try? await git.headCommit(in: workspace.repoDirectory, logger: logger))
+    }
+
     /// Records the attempt's final values, ends its run, reports on the issue and releases the lock — in
     /// that order, outside any cancellation (an interrupted attempt is still recorded and reported).
-    /// - Parameter setup: The attempt ended before it held the lock (or before it began): `state.json` is
-    ///   not this attempt's to write and the lock not its to release.
+    /// - Parameter lock: The attempt's lock; `nil` when the attempt ended before it held one (then
+    ///   `state.json` is not this attempt's to write either).
     private func conclude(
-        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, setup: Bool, logger: Logger
+        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, lock: IssueLockKeeper?, logger: Logger
     ) async -> IssueOutcome {
         await Task { [self] in
-            await concludeUncancelled(task, record, end, setup: setup, logger: logger)
+            await concludeUncancelled(task, record, end, lock: lock, logger: logger)
         }.value
     }
 
     private func concludeUncancelled(
-        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, setup: Bool, logger: Logger
+        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, lock: IssueLockKeeper?, logger: Logger
     ) async -> IssueOutcome {
         let workspace = task.workspace
         let execution = task.execution
@@ -259,6 +341,8 @@ extension RunnerService {
         var detail: String?
         var preserved = false
         var status = RunStatus.failed
+        var pullRequest: String?
+        var notes: [String] = []
         switch end {
         case .failed(let type, let text):
             errorType = type
@@ -268,28 +352,24 @@ extension RunnerService {
             errorType = stoppedByCaller ? IssueErrorType.cancelled : IssueErrorType.interrupted
             detail = stoppedByCaller ? IssueText.cancelledDetail : IssueText.interruptedDetail
             status = stoppedByCaller ? .cancelled : .interrupted
-        case .claude(let outcome):
+        case .claude(let outcome, let start, let resumeFellBack):
             claudeOutcome = outcome
-            record.commit = await headCommit(workspace, logger: logger)
             preserved = true
+            record.baseBranch = start.branch
+            record.baseCommit = start.commit
             status = outcome.status
-            switch outcome.status {
-            case .completed:
-                break
-            case .cancelled:
-                errorType = IssueErrorType.cancelled
-                detail = IssueText.cancelledDetail
-            case .interrupted:
-                errorType = IssueErrorType.interrupted
-                detail = IssueText.interruptedDetail
-            default:
-                errorType = IssueErrorType.claudeFailed
-                detail = outcome.error ?? "claude failed"
-            }
+            if resumeFellBack { notes.append(IssueText.resumeFallbackNote) }
+            let delivery = await deliverIfDue(task, outcome: outcome, start: start, logger: logger)
+            errorType = delivery.errorType
+            detail = delivery.detail
+            pullRequest = delivery.pullRequest
+            record.branch = delivery.branch ?? record.branch
         }
+        if claudeOutcome != nil { record.commit = await headCommit(workspace, logger: logger) }
         record.sessionID = claudeOutcome?.sessionID
         record.costUSD = claudeOutcome?.costUSD
         record.numTurns = claudeOutcome?.numTurns
+        record.pullRequest = pullRequest
         let sanitizedDetail = detail.map { sanitize($0, workspace: workspace) }
         if errorType == nil {
             record.status = IssueAttemptStatus.completed
@@ -298,7 +378,8 @@ extension RunnerService {
             record.errorType = errorType
             record.errorDetail = sanitizedDetail
         }
-        finish(&record, workspace: workspace, writeState: !setup, logger: logger)
+        record.reported = false
+        finish(&record, workspace: workspace, writeState: lock != nil, logger: logger)
 
         // The run's Result and its last event.
         let finalStatus: RunStatus = errorType == nil ? .completed : (status == .completed ? .failed : status)
@@ -309,20 +390,114 @@ extension RunnerService {
         if claudeOutcome?.sawEvents != false { result.status = finalStatus.rawValue }
         execution.finish(result, status: finalStatus)
 
-        let trailer = IssueText.runTrailer(claudeOutcome)
+        let notesText = notes.map { "\n\n" + $0 }.joined()
         if let errorType, let sanitizedDetail {
             logger.error(
                 "issue execution failed", metadata: ["outcome": "\(errorType)", "error": "\(sanitizedDetail)"])
             await reportFailure(
-                task, detail: sanitizedDetail, preserved: preserved, trailer: trailer, logger: logger)
+                task, detail: sanitizedDetail, preserved: preserved,
+                trailer: notesText + IssueText.runTrailer(claudeOutcome), logger: logger)
         } else {
-            logger.info("issue completed", metadata: ["outcome": "completed", "commit": "\(record.commit ?? "")"])
+            let trailer = notesText + IssueText.runTrailer(claudeOutcome, runID: task.attemptID)
+            logger.info(
+                "issue completed",
+                metadata: [
+                    "outcome": "completed", "commit": "\(record.commit ?? "")", "pull_request": "\(pullRequest ?? "")",
+                ])
             await postComment(
-                task, IssueText.successComment(output: output) + trailer, what: "comment success", logger: logger)
+                task, IssueText.successComment(output: output, pullRequest: pullRequest) + trailer,
+                what: "comment success", logger: logger)
         }
-        if !setup { workspace.releaseLock(attemptID: task.attemptID) }
+        // Reported: the lock goes at once, so a caller who sees the comment can re-trigger.
+        lock?.release()
+        record.reported = true
+        do { try workspace.writeAttempt(record) } catch {
+            logger.warning("write final attempt", metadata: ["error": "\(error.localizedDescription)"])
+        }
         return IssueOutcome(
             status: record.status, errorType: record.errorType, detail: record.errorDetail, commit: record.commit)
+    }
+
+    /// The outcome of an attempt in which Claude ran, after the runner has looked at `repo/` and delivered
+    /// what was there (spec section 12).
+    struct DeliveredOutcome: Sendable {
+        var errorType: String?
+        var detail: String?
+        var pullRequest: String?
+        var branch: String?
+    }
+
+    private func deliverIfDue(
+        _ task: IssueTask, outcome: ClaudeOutcome, start: IssueStart, logger: Logger
+    ) async -> DeliveredOutcome {
+        let issue = config.issue
+        switch outcome.status {
+        case .cancelled:
+            return .init(errorType: IssueErrorType.cancelled, detail: IssueText.cancelledDetail)
+        case .interrupted:
+            return .init(errorType: IssueErrorType.interrupted, detail: IssueText.interruptedDetail)
+        default:
+            break
+        }
+        let work = await inspectWork(task, start: start, logger: logger)
+        let summary = sanitize(outcome.output, workspace: task.workspace)
+        let trailer = IssueText.runTrailer(outcome)
+        logger.info(
+            "inspected the issue's workspace",
+            metadata: [
+                "branch": "\(work.branch ?? "(detached)")", "new_commits": "\(work.newCommits)",
+                "uncommitted": "\(work.uncommitted)",
+            ])
+
+        guard outcome.status == .completed else {
+            // Stopped by a limit or failed: the work done so far is still pushed, as a draft.
+            var result = DeliveredOutcome(
+                errorType: IssueErrorType.claudeFailed, detail: outcome.error ?? "claude failed", branch: work.branch)
+            let limited: Set<RunStatus> = [.maxTurns, .budgetExceeded, .timeout, .idle]
+            guard limited.contains(outcome.status), work.hasWork, issue.openPullRequest else { return result }
+            switch await deliver(
+                task, start: start, work: work, summary: summary, trailer: trailer, draft: true, logger: logger)
+            {
+            case .pullRequest(let url, let branch, _, _):
+                result.pullRequest = url
+                result.branch = branch
+                result.detail =
+                    (result.detail ?? "")
+                    + "\n\nThe work done so far was pushed and opened as a draft pull request: \(url)"
+            case .failed(let reason):
+                result.detail = (result.detail ?? "") + "\n\nThe work done so far could not be pushed: \(reason)"
+            }
+            return result
+        }
+
+        // Claude opened the pull request itself.
+        let headBranch =
+            work.branch.flatMap { $0 == start.branch ? nil : $0 } ?? Self.runnerBranch(issue: task.issue.number)
+        let existing = await openPullRequest(task, branch: headBranch, logger: logger)
+        if let existing, !work.uncommitted, work.branch == headBranch || work.newCommits == 0 {
+            return .init(pullRequest: existing.htmlURL, branch: headBranch)
+        }
+        if work.hasWork || existing != nil {
+            guard issue.openPullRequest else { return .init(branch: work.branch) }
+            switch await deliver(
+                task, start: start, work: work, summary: summary, trailer: trailer, draft: issue.draftPullRequest,
+                logger: logger)
+            {
+            case .pullRequest(let url, let branch, _, _):
+                return .init(pullRequest: url, branch: branch)
+            case .failed(let reason):
+                return .init(
+                    errorType: IssueErrorType.pushFailed,
+                    detail: "Claude finished, but the runner could not deliver the work: \(reason)\n\n"
+                        + "The workspace is kept on the runner.",
+                    branch: work.branch)
+            }
+        }
+        guard issue.requireChanges else { return .init(branch: work.branch) }
+        return .init(
+            errorType: outcome.permissionDenials.isEmpty ? IssueErrorType.noChanges : IssueErrorType.permissionDenied,
+            detail: IssueText.noChangesDetail(output: summary, denials: outcome.permissionDenials),
+            branch: work.branch)
     }
 
     /// The tracking comment for an attempt, unless editing is off or the claim comment's id is unknown.
@@ -361,7 +536,7 @@ extension RunnerService {
         guard request.issueNumber > 0 else {
             throw RunnerError.invalidRequest("invalid issue number: must be greater than 0, got \(request.issueNumber)")
         }
-        let workspace = IssueWorkspace(workDir: config.workDir, repo: repo, number: request.issueNumber)
+        let workspace = issueWorkspace(repo: repo, number: request.issueNumber)
         logger[metadataKey: "repo"] = "\(repo.fullName)"
         logger[metadataKey: "issue_number"] = "\(request.issueNumber)"
 
@@ -432,11 +607,23 @@ extension RunnerService {
     private func state(for record: IssueAttemptRecord, updatedAt: String) -> IssueTaskState {
         IssueTaskState(
             taskID: record.taskID, repo: record.repo, issueNumber: record.issueNumber, lastAttemptID: record.attemptID,
-            lastStatus: record.status, lastErrorType: record.errorType, lastCommit: record.commit, updatedAt: updatedAt)
+            lastStatus: record.status, lastErrorType: record.errorType, lastCommit: record.commit, updatedAt: updatedAt,
+            branch: record.branch, commit: record.commit, pullRequest: record.pullRequest, sessionID: record.sessionID,
+            costUSD: record.costUSD, numTurns: record.numTurns)
     }
 
     private func headCommit(_ workspace: IssueWorkspace, logger: Logger) async -> String? {
         try? await git.headCommit(in: workspace.repoDirectory, logger: logger)
+    }
+
+    /// The task root of issue `number` of `repo`, with the configured lock lifetime.
+    func issueWorkspace(repo: RepoReference, number: Int) -> IssueWorkspace {
+        IssueWorkspace(workDir: config.workDir, repo: repo, number: number, lockLifetime: lockLifetime)
+    }
+
+    var lockLifetime: TimeInterval {
+        let lifetime = config.issue.lockLifetime.components
+        return TimeInterval(lifetime.seconds) + TimeInterval(lifetime.attoseconds) / 1e18
     }
 
     /// Secrets out, host paths replaced with placeholders: a comment is public.

@@ -24,16 +24,23 @@ extension RunnerService {
         var recovered: [String] = []
         for entry in entries.sorted() where entry.hasPrefix("gh-issue-") {
             let root = (config.workDir as NSString).appendingPathComponent(entry)
-            guard let workspace = IssueWorkspace(existingRoot: root), let state = workspace.readState(),
-                state.lastStatus == IssueAttemptStatus.running
+            guard let workspace = IssueWorkspace(existingRoot: root, lockLifetime: lockLifetime),
+                let state = workspace.readState()
             else { continue }
             if let holder = workspace.readLock(), holder.pid != Int(getpid()), Self.processIsAlive(holder.pid),
                 workspace.freshLock() != nil
             {
                 continue
             }
-            await recover(workspace, state: state, logger: logger)
-            recovered.append(workspace.taskID)
+            if state.lastStatus == IssueAttemptStatus.running {
+                await recover(workspace, state: state, logger: logger)
+                recovered.append(workspace.taskID)
+            } else if let holder = workspace.readLock(), holder.attemptID == state.lastAttemptID {
+                // The attempt's records are final but its runner died before it released the lock (and
+                // perhaps before its final comment): finish the job.
+                await finishReporting(workspace, state: state, logger: logger)
+                recovered.append(workspace.taskID)
+            }
         }
         return recovered
     }
@@ -89,6 +96,55 @@ extension RunnerService {
         } catch {
             logger.warning("comment failure", metadata: ["error": "\(redactor.redact("\(error)"))"])
         }
+    }
+
+    /// Posts the final comment of an attempt whose runner died after recording its outcome, unless the
+    /// issue already has it (it carries the attempt's `Run ID`), then releases the lock.
+    private func finishReporting(_ workspace: IssueWorkspace, state: IssueTaskState, logger: Logger) async {
+        var logger = logger
+        logger[metadataKey: "run.id"] = "\(state.lastAttemptID)"
+        logger[metadataKey: "repo"] = "\(state.repo)"
+        logger[metadataKey: "issue_number"] = "\(state.issueNumber)"
+        defer {
+            try? FileManager.default.removeItem(atPath: workspace.lockFile)
+            logger.warning("released the lock of a finished attempt whose runner stopped")
+        }
+        guard var record = workspace.readAttempt(state.lastAttemptID), record.reported == false, let github else {
+            return
+        }
+        let posted =
+            (try? await github.comments(repo: state.repo, number: state.issueNumber, logger: logger))?.contains {
+                ($0.body ?? "").contains("Run ID: `\(record.attemptID)`")
+            } ?? false
+        if !posted {
+            let comment: String
+            if record.status == IssueAttemptStatus.completed {
+                comment =
+                    IssueText.successComment(
+                        output: "(The runner stopped before it could post Claude's summary.)",
+                        pullRequest: record.pullRequest) + "\n\nRun ID: `\(record.attemptID)`"
+            } else {
+                do {
+                    try await github.addLabels(
+                        [IssueLabels.failed], repo: state.repo, number: state.issueNumber, logger: logger)
+                } catch {
+                    logger.warning("add agent-failed", metadata: ["error": "\(redactor.redact("\(error)"))"])
+                }
+                comment = IssueText.failureComment(
+                    runID: record.attemptID,
+                    workspacePreserved: FileManager.default.fileExists(atPath: workspace.repoDirectory),
+                    detail: record.errorDetail ?? "failed")
+            }
+            do {
+                try await github.comment(
+                    redactor.redact(comment), repo: state.repo, number: state.issueNumber, logger: logger)
+            } catch {
+                logger.warning("comment final outcome", metadata: ["error": "\(redactor.redact("\(error)"))"])
+                return
+            }
+        }
+        record.reported = true
+        try? workspace.writeAttempt(record)
     }
 
     /// Whether `pid` is still a process group leader working in `directory` (so a reused pid is never

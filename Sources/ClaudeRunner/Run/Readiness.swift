@@ -86,7 +86,8 @@ extension RunnerService {
         var checks: [Readiness.Check] = []
         switch await claudeVersion.version(executable: config.claudeExecutable, logger: logger) {
         case .success(let version): checks.append(.init(name: "claude", ok: true, details: [("version", version)]))
-        case .failure(let error): checks.append(.init(name: "claude", ok: false, details: [("error", error.description)]))
+        case .failure(let error):
+            checks.append(.init(name: "claude", ok: false, details: [("error", error.description)]))
         }
         checks.append(workDirCheck())
         if let natsConnected {

@@ -4,7 +4,8 @@ import Metrics
 /// Prometheus). Names and labels are the contract of spec section 11.
 public enum RunMetrics {
     /// A run ended: counted by kind and status, its duration, cost and tokens added up by kind.
-    static func runFinished(kind: RunKind, status: RunStatus, duration: Duration, costUSD: Double?, usage: TokenUsage?) {
+    static func runFinished(kind: RunKind, status: RunStatus, duration: Duration, costUSD: Double?, usage: TokenUsage?)
+    {
         Counter(label: "claude_runner_runs_total", dimensions: [("kind", kind.rawValue), ("status", status.rawValue)])
             .increment()
         Timer(label: "claude_runner_run_duration_seconds", dimensions: [("kind", kind.rawValue)]).recordNanoseconds(
@@ -15,7 +16,8 @@ public enum RunMetrics {
         }
         if let usage {
             for (type, count) in [
-                ("input", usage.inputTokens), ("output", usage.outputTokens), ("cache_read", usage.cacheReadInputTokens),
+                ("input", usage.inputTokens), ("output", usage.outputTokens),
+                ("cache_read", usage.cacheReadInputTokens),
                 ("cache_creation", usage.cacheCreationInputTokens),
             ] where count > 0 {
                 Counter(label: "claude_runner_tokens_total", dimensions: [("kind", kind.rawValue), ("type", type)])
@@ -30,7 +32,8 @@ public enum RunMetrics {
         for kind in RunKind.allCases {
             for status in RunStatus.allCases where status.isFinal {
                 _ = Counter(
-                    label: "claude_runner_runs_total", dimensions: [("kind", kind.rawValue), ("status", status.rawValue)])
+                    label: "claude_runner_runs_total",
+                    dimensions: [("kind", kind.rawValue), ("status", status.rawValue)])
             }
             FloatingPointCounter(label: "claude_runner_cost_usd_total", dimensions: [("kind", kind.rawValue)])
                 .increment(by: 0)

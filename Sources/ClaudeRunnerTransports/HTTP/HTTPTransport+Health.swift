@@ -1,5 +1,5 @@
-import Foundation
 import ClaudeRunner
+import Foundation
 import Hummingbird
 import NIOCore
 

@@ -131,13 +131,9 @@ extension HTTPTransport {
             }
             if format == .serverSentEvents {
                 group.addTask {
-                    var last = ContinuousClock.now
                     while !Task.isCancelled {
                         try await Task.sleep(for: .seconds(1))
-                        if ContinuousClock.now - last >= ProgressStreamFormat.keepAliveInterval {
-                            sink.yield(.keepAlive)
-                            last = .now
-                        }
+                        sink.yield(.keepAlive)
                     }
                 }
             }
@@ -146,22 +142,27 @@ extension HTTPTransport {
             var runEnded = false
             var eventsEnded = false
             var clientGone = !watching
+            // A keep-alive goes out only after a quiet interval, never between events.
+            var lastWrite = ContinuousClock.now
             for await item in items {
                 switch item {
                 case .event(let event):
                     guard !clientGone else { continue }
                     do {
                         try await writer.write(format.frame(event))
+                        lastWrite = .now
                     } catch {
                         clientGone = true
                         prepared.execution.cancel()
                     }
                 case .keepAlive:
-                    guard !clientGone else { continue }
+                    guard !clientGone, ContinuousClock.now - lastWrite >= ProgressStreamFormat.keepAliveInterval
+                    else { continue }
                     if (try? await writer.write(ProgressStreamFormat.keepAlive)) == nil {
                         clientGone = true
                         prepared.execution.cancel()
                     }
+                    lastWrite = .now
                 case .clientLeft:
                     clientGone = true
                     prepared.execution.cancel()

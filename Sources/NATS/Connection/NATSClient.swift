@@ -67,6 +67,9 @@ public final class NATSClient: Service, Sendable {
     /// How many times the connection was made again after it had been up (for a reconnects metric).
     public var reconnectCount: Int { state.withLock { max(0, $0.connectionCount - 1) } }
 
+    /// Subscriptions open now (the request inbox not counted); tests check that nothing leaks.
+    var subscriptionCount: Int { state.withLock { $0.subscriptions.count } }
+
     /// The INFO of the current (or last) server.
     public var serverInfo: ServerInfo? { state.withLock { $0.serverInfo } }
 
@@ -115,6 +118,9 @@ public final class NATSClient: Service, Sendable {
         _ payload: ByteBuffer, to subject: String, replyTo: String? = nil, headers: NATSHeaders? = nil
     ) throws {
         try ClientOperation.validateSubject(subject)
+        // Checked here: an operation that fails to encode in the pipeline would be lost without a word.
+        if let replyTo { try ClientOperation.validateSubject(replyTo) }
+        try headers?.validateForEncoding()
         let operation = ClientOperation.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
         let channel: (any Channel)? = try state.withLock { state in
             guard !state.machine.isClosing else { throw NATSError.closed }
