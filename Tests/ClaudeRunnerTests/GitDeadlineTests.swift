@@ -24,8 +24,8 @@ struct GitCommandDeadlineTests {
             }
             #expect(failure.description == "git clone timed out after 1s")
             #expect(failure.timedOut)
-            // Generous: a loaded machine is slow to stop processes, but nowhere near a hung remote.
-            #expect(ContinuousClock.now - started < .seconds(15))
+            // Generous: the test process shares two cores with every other suite, but a hung remote never ends.
+            #expect(ContinuousClock.now - started < .seconds(45))
             let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
             let stillRunning = leftovers.filter { $0.allSatisfy(\.isNumber) }.filter { pid in
                 let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
@@ -40,7 +40,7 @@ struct GitCommandDeadlineTests {
         let (descriptor, port) = try silentLoopbackListener()
         defer { close(descriptor) }
         let slow = Git(
-            allowedProtocols: ["http"], redactor: Redactor(), terminationGrace: .seconds(1), timeout: .seconds(60))
+            allowedProtocols: ["http"], redactor: Redactor(), terminationGrace: .seconds(1), timeout: .seconds(600))
         try await TemporaryDirectory.with("git-cancel") { directory in
             let clone = Task {
                 try await slow.clone(
@@ -51,8 +51,8 @@ struct GitCommandDeadlineTests {
             let cancelled = ContinuousClock.now
             clone.cancel()
             await #expect(throws: CancellationError.self) { try await clone.value }
-            // Long before the 60 s deadline.
-            #expect(ContinuousClock.now - cancelled < .seconds(15))
+            // Long before the 10 minute deadline.
+            #expect(ContinuousClock.now - cancelled < .seconds(45))
         }
     }
 }

@@ -43,10 +43,10 @@ struct WarmRunner: Sendable {
     func workspaceSources() async -> [String] {
         await log.split(separator: "\n").filter { $0.contains("run started") || $0.contains("workspace ready") }
             .compactMap { line in
-            line.split(separator: " ").first { $0.hasPrefix("workspace_source=") }.map {
-                String($0.dropFirst("workspace_source=".count))
+                line.split(separator: " ").first { $0.hasPrefix("workspace_source=") }.map {
+                    String($0.dropFirst("workspace_source=".count))
+                }
             }
-        }
     }
 
     func stop() async { await server.process.stop() }

@@ -87,7 +87,9 @@ struct WarmWorkspaceTests {
 
     @Test("an issue run's workspace comes from the mirror and holds no token; it outlives its mirror")
     func issueWorkspace() async throws {
-        try await withServedRepository(claude: ["GIT_STATE": "1"]) { runner, github, _, _ in
+        // This fake changes nothing: requireChanges false keeps the original's "finished".
+        try await withServedRepository(claude: ["GIT_STATE": "1"], extraYAML: "issue:\n  requireChanges: false") {
+            runner, github, _, _ in
             await github.setIssue(
                 repo: "acme/widgets", number: 3, body: IssueLabels.marker, labels: IssueLabels.required)
             try await runner.runOK(repo: "acme/widgets")
