@@ -129,54 +129,89 @@ struct WarmWorkspaceTests {
 
     @Test("with and without mirrors, Claude sees the same workspace and the same diff, byte for byte")
     func sameAsDirectClone() async throws {
-        let fixture = try RunnerFixture("warm-same", claudeBehaviour: ["LIST_FILES": "1", "GIT_STATE": "1"])
-        defer { fixture.directory.remove() }
-        let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+        let direct = try RunnerFixture("warm-direct", claudeBehaviour: ["LIST_FILES": "1", "GIT_STATE": "1"])
+        let mirrored = try RunnerFixture("warm-mirrored", claudeBehaviour: ["LIST_FILES": "1", "GIT_STATE": "1"])
+        defer {
+            direct.directory.remove()
+            mirrored.directory.remove()
+        }
+        let git = try await GitFixture.make(in: direct.directory.appending("remotes"))
         try await git.addBranch("feature/y", file: "change.txt", content: "a new line\n")
         try await git.pushCommit(file: "feature-2.txt", content: WarmWorkspace.randomBytes(5000), on: "feature/y")
         // main moves on after the branch point: the diff depends on the merge base.
         try await git.pushCommit(file: "README.md", content: "main moved on\n")
-        let sources = ["file://" + git.remote, git.remote]
+        // Tags: one deep in the history, one annotated at the branch's tip (only that one is in a --depth 1 clone).
+        let tagger: [String: String?] = ["GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"]
+        try await Command.run("git", ["--git-dir", git.remote, "tag", "v0.1", "main~1"], environment: tagger)
+        try await Command.run(
+            "git", ["--git-dir", git.remote, "tag", "-a", "-m", "tip", "v0.2", "feature/y"], environment: tagger)
+        let mirrors = mirrored.directory.appending("mirrors")
+        let directRunner = try await WarmRunner.start(direct, yaml: "git:\n  mirrors: false\n")
+        let mirroredRunner = try await WarmRunner.start(mirrored, yaml: "git:\n  mirrorDir: \(mirrors)\n")
 
         struct Seen: Equatable {
             var state: String
             var diff: Data?
             var files: [String]
         }
-        func runs(_ yaml: String) async throws -> [Seen] {
-            let runner = try await WarmRunner.start(fixture, yaml: yaml)
-            defer { Task { await runner.stop() } }
-            var seen: [Seen] = []
-            for source in sources {
+        func run(_ runner: WarmRunner, _ fixture: RunnerFixture, source: String, baseRef: String?) async throws -> Seen
+        {
+            try? FileManager.default.removeItem(atPath: fixture.claude.recordDirectory)
+            try await runner.runOK(repo: source, ref: "feature/y", baseRef: baseRef)
+            return Seen(
+                state: try #require(fixture.claude.gitState), diff: fixture.claude.diffBytes,
+                files: fixture.claude.files ?? [])
+        }
+        var compared: [Seen] = []
+        var step = 0
+        do {
+            for source in ["file://" + git.remote, git.remote] {
                 for baseRef in [nil, "main"] {
-                    // Twice each: with mirrors, the first makes (or refreshes) the mirror, the second is warm.
-                    for _ in 0..<2 {
-                        try? FileManager.default.removeItem(atPath: fixture.claude.recordDirectory)
-                        try await runner.runOK(repo: source, ref: "feature/y", baseRef: baseRef)
-                        seen.append(
-                            Seen(
-                                state: try #require(fixture.claude.gitState), diff: fixture.claude.diffBytes,
-                                files: fixture.claude.files ?? []))
+                    for change in ["none", "new commit", "new branch"] {
+                        step += 1
+                        // Upstream moves between runs: the warm workspace must catch up with it exactly.
+                        switch change {
+                        case "new commit":
+                            try await git.pushCommit(
+                                file: "step-\(step).txt", content: "step \(step)\n", on: "feature/y")
+                            try await git.pushCommit(
+                                file: "change.txt", content: "changed at \(step)\n", on: "feature/y")
+                        case "new branch":
+                            try await git.addBranch("other-\(step)", file: "other.txt", content: "\(step)\n")
+                            try await git.pushCommit(file: "README.md", content: "main at \(step)\n")
+                        default: break
+                        }
+                        let a = try await run(directRunner, direct, source: source, baseRef: baseRef)
+                        let b = try await run(mirroredRunner, mirrored, source: source, baseRef: baseRef)
+                        #expect(
+                            a == b,
+                            "step \(step) (\(source), \(baseRef ?? "no base ref"), \(change)): direct\n\(a.state)\nmirrored\n\(b.state)"
+                        )
+                        compared.append(a)
                     }
                 }
             }
-            await runner.stop()
-            return seen
+        } catch {
+            await directRunner.stop()
+            await mirroredRunner.stop()
+            throw error
         }
-        let direct = try await runs("git:\n  mirrors: false\n")
-        let mirrored = try await runs("git:\n  mirrorDir: \(fixture.directory.appending("mirrors"))\n")
-        #expect(direct.count == 8)
-        for (index, (a, b)) in zip(direct, mirrored).enumerated() {
-            #expect(a == b, "run \(index): direct\n\(a.state)\nmirrored\n\(b.state)")
-        }
+        #expect(compared.count == 12)
         // The diff is the PR's own changes, and the shallow runs really are shallow.
-        let review = try #require(direct[2].diff.map { String(decoding: $0, as: UTF8.self) })
-        #expect(review.contains("+a new line"))
-        #expect(!review.contains("main moved on"))
-        #expect(direct[0].state.contains("shallow: true") && direct[0].state.contains("commits: 1\n"))
-        #expect(direct[2].state.contains("shallow: false"))
-        // One mirror for both spellings of the source.
-        #expect(WarmWorkspace.entries(fixture.directory.appending("mirrors")).count == 1)
+        let review = try #require(compared[3].diff.map { String(decoding: $0, as: UTF8.self) })
+        #expect(review.contains("+changed at 2") && review.contains("+step 2"))
+        #expect(!review.contains("main moved on") && !review.contains("main at"))
+        #expect(compared[0].state.contains("shallow: true") && compared[0].state.contains("commits: 1\n"))
+        #expect(compared[3].state.contains("shallow: false"))
+        #expect(compared[0].state.contains("reflog: ") && compared[0].state.contains(" clone: from file://"))
+        // Every run after the first was warm, and both spellings of the source share one mirror.
+        let sources = await mirroredRunner.workspaceSources()
+        #expect(sources.first == "new_mirror" && sources.dropFirst().allSatisfy { $0 == "mirror" }, "\(sources)")
+        #expect(WarmWorkspace.entries(mirrors).count == 1)
+        // The mirror's path never shows inside a workspace.
+        #expect(!compared.contains { $0.state.contains(mirrors) })
+        await directRunner.stop()
+        await mirroredRunner.stop()
     }
 
     @Test("a corrupted mirror (truncated pack) is removed and made again")
@@ -444,6 +479,19 @@ struct WarmWorkspaceBadInputTests {
             #expect(refs == "refs/heads/main\n")
             // Not a broken mirror: it was kept, and the next run is warm.
             try await runner.runOK(repo: git.remote)
+            #expect(await runner.workspaceSources() == ["new_mirror", "mirror"])
+        }
+    }
+
+    @Test("upstream's default branch changes: a run without a ref checks out the new one, as a clone would")
+    func defaultBranchChanged() async throws {
+        try await withRunner { runner, git in
+            try await git.addBranch("trunk", file: "trunk.txt", content: "the new default\n")
+            try await runner.runOK(repo: git.remote)
+            #expect(runner.fixture.claude.files?.contains("trunk.txt") == false)
+            try await Command.run("git", ["--git-dir", git.remote, "symbolic-ref", "HEAD", "refs/heads/trunk"])
+            try await runner.runOK(repo: git.remote)
+            #expect(runner.fixture.claude.files?.contains("trunk.txt") == true)
             #expect(await runner.workspaceSources() == ["new_mirror", "mirror"])
         }
     }

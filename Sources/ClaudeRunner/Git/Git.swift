@@ -166,6 +166,7 @@ public struct Git: Sendable {
     ) async throws
         -> String
     {
+        let started = ContinuousClock.now
         var spec = processSpec(arguments, in: directory, remote: remote)
         for (key, value) in environment { spec.environment[key] = value }
         let collector = OutputCollector(limit: 1 << 20)
@@ -186,7 +187,9 @@ public struct Git: Sendable {
                 throw failure(action, exit: exit, stderr: stderr)
             }
         }
-        logger.debug("git command finished", metadata: ["git.action": "\(action)"])
+        logger.debug(
+            "git command finished",
+            metadata: ["git.action": "\(action)", "duration": "\(ContinuousClock.now - started)"])
         return await collector.standardOutput.text
     }
 

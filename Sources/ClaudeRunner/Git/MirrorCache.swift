@@ -60,6 +60,12 @@ public actor MirrorCache {
         let key: String
     }
 
+    /// A mirror held as it is, without an update: it will not be rebuilt, repacked or removed until released.
+    public struct Hold: Sendable {
+        public let path: String
+        let key: String
+    }
+
     /// Why a run cannot use the cache at all (it then clones directly).
     public struct Unavailable: Error, Sendable, CustomStringConvertible {
         public let description: String
@@ -139,6 +145,27 @@ public actor MirrorCache {
         }
     }
 
+    /// Holds the mirror `name` as it is now, so that a workspace can be cloned from it while an update runs
+    /// (fetches only add objects and move refs; what could break a clone — a rebuild, gc, eviction — waits
+    /// for the hold to be released with ``release(_:)``).
+    /// - Returns: `nil` when the mirror does not exist or a rebuild of it is running or waiting.
+    public func hold(_ name: MirrorName) -> Hold? {
+        let key = name.directoryName
+        let path = (root as NSString).appendingPathComponent(key)
+        var entry = entries[key] ?? Entry()
+        guard !entry.updates.contains(where: { $0.kind == .rebuild }), FileManager.default.fileExists(atPath: path)
+        else { return nil }
+        entry.leases += 1
+        entries[key] = entry
+        lastUsed[key] = Date()
+        return Hold(path: path, key: key)
+    }
+
+    /// Ends a ``hold(_:)``.
+    public func release(_ hold: Hold) {
+        release(key: hold.key)
+    }
+
     /// The total size of the mirrors now (measured on first use).
     public func totalBytes() -> Int {
         measuredSizes().values.reduce(0, +)
@@ -210,11 +237,15 @@ public actor MirrorCache {
     }
 
     private func release(_ lease: Lease) {
-        guard var entry = entries[lease.key] else { return }
+        release(key: lease.key)
+    }
+
+    private func release(key: String) {
+        guard var entry = entries[key] else { return }
         entry.leases -= 1
-        entries[lease.key] = entry
-        lastUsed[lease.key] = Date()
-        startNext(lease.key)
+        entries[key] = entry
+        lastUsed[key] = Date()
+        startNext(key)
         evictIfNeeded()
     }
 

@@ -81,17 +81,23 @@ extension RunnerService {
         var local = git
         local.allowedProtocols = ["file"]
         local.remoteEnvironment = [:]
+        let checkout = MirrorCheckout(
+            git: local, origin: repo.cloneSource, directory: directory, ref: ref, shallow: shallow)
+        let perform: @Sendable (MirrorCache.Job) async throws -> MirrorCache.Update = { [self] job in
+            try await updateMirror(job, name: name, source: repo.cloneSource, git: git, logger: logger)
+        }
         for kind in [MirrorCache.UpdateKind.refresh, .rebuild] {
             do {
-                return try await mirrors.withLease(
-                    name, identity: repo.cloneSource, kind: kind,
-                    perform: { [self] job in
-                        try await updateMirror(job, name: name, source: repo.cloneSource, git: git, logger: logger)
-                    }
-                ) { lease in
-                    try await cloneWorkspace(
-                        from: lease, git: local, origin: repo.cloneSource, into: directory, ref: ref, shallow: shallow,
+                if kind == .refresh,
+                    let source = try await warmWorkspace(
+                        mirrors, name: name, identity: repo.cloneSource, perform: perform, checkout: checkout,
                         logger: logger)
+                {
+                    return source
+                }
+                return try await mirrors.withLease(name, identity: repo.cloneSource, kind: kind, perform: perform) {
+                    lease in
+                    try await cloneWorkspace(from: lease.path, update: lease.update, checkout: checkout, logger: logger)
                     return lease.update.created ? .newMirror : .mirror
                 }
             } catch let notInMirror as NotInMirror {
@@ -117,6 +123,79 @@ extension RunnerService {
             }
         }
         return nil
+    }
+
+    /// A warm mirror's workspace, cloned while the mirror's fetch runs rather than after it: the checkout (the
+    /// bulk of the time) overlaps the network, then the workspace catches up with what the fetch brought
+    /// (usually a few files). The mirror is held meanwhile, so that nothing can rebuild, repack or evict it.
+    /// - Returns: `nil` when the mirror is not ready for this (missing, not ours, being rebuilt, or the ref is
+    ///   not one of its branches): the caller then clones after the update.
+    private func warmWorkspace(
+        _ mirrors: MirrorCache, name: MirrorName, identity: String,
+        perform: @escaping @Sendable (MirrorCache.Job) async throws -> MirrorCache.Update, checkout: MirrorCheckout,
+        logger: Logger
+    ) async throws -> WorkspaceSource? {
+        let path = mirrors.path(for: name)
+        guard Self.mirrorProblem(at: path, name: name) == nil, let branch = checkout.ref ?? Self.mirrorHead(path),
+            let hold = await mirrors.hold(name)
+        else { return nil }
+        do {
+            async let updated = mirrors.withLease(name, identity: identity, kind: .refresh, perform: perform) {
+                $0.update
+            }
+            var early: String?
+            do {
+                // A ref that is a tag, or not in the mirror yet, fails here: the clone after the fetch decides.
+                early = try await checkout.git.cloneFromMirror(
+                    path, into: checkout.directory, ref: branch, singleBranch: checkout.shallow,
+                    origin: checkout.origin, logger: logger)
+                if Git.symbolicRef(in: checkout.directory + "/.git", "HEAD") != "refs/heads/\(branch)" { early = nil }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.debug("early clone failed; cloning after the fetch", metadata: ["reason": "\(error)"])
+            }
+            if early == nil { try? FileManager.default.removeItem(atPath: checkout.directory) }
+            let update = try await updated
+            if let early, !update.created, checkout.ref != nil || update.defaultBranch == branch {
+                if let source = try await catchUp(
+                    checkout, mirror: path, branch: branch, from: early, update: update, logger: logger)
+                {
+                    await mirrors.release(hold)
+                    return source
+                }
+            }
+            try? FileManager.default.removeItem(atPath: checkout.directory)
+            try await cloneWorkspace(from: path, update: update, checkout: checkout, logger: logger)
+            await mirrors.release(hold)
+            return update.created ? .newMirror : .mirror
+        } catch {
+            try? FileManager.default.removeItem(atPath: checkout.directory)
+            await mirrors.release(hold)
+            throw error
+        }
+    }
+
+    /// Brings an early workspace up to the mirror's state after the fetch; `nil` when that did not work
+    /// (the workspace is then removed and cloned again).
+    private func catchUp(
+        _ checkout: MirrorCheckout, mirror: String, branch: String, from early: String, update: MirrorCache.Update,
+        logger: Logger
+    ) async throws -> WorkspaceSource? {
+        do {
+            guard
+                let commit = try await checkout.git.catchUp(
+                    checkout.directory, mirror: mirror, branch: branch, from: early, singleBranch: checkout.shallow,
+                    logger: logger)
+            else {
+                throw NotInMirror(description: "\"\(branch)\" is no longer a branch upstream")
+            }
+            try await finish(checkout, branch: branch, commit: commit, logger: logger)
+            return .mirror
+        } catch let failure as Git.Failure where !failure.timedOut {
+            logger.warning("workspace catch-up failed; cloning again", metadata: ["reason": "\(failure.description)"])
+            return nil
+        }
     }
 
     /// Makes the mirror when it is missing, not one of ours, or to be rebuilt; otherwise fetches into it.
@@ -182,26 +261,54 @@ extension RunnerService {
         }
     }
 
-    /// Clones the workspace from a leased mirror.
+    /// Clones the workspace from a mirror that is up to date (leased or held).
     /// - Throws: ``NotInMirror`` when the ref (or, without one, upstream's default branch) is not in the
     ///   freshly fetched mirror; ``Git/Failure`` when the clone fails otherwise (a broken mirror).
     private func cloneWorkspace(
-        from lease: MirrorCache.Lease, git: Git, origin: String, into directory: String, ref: String?, shallow: Bool,
-        logger: Logger
+        from mirror: String, update: MirrorCache.Update, checkout: MirrorCheckout, logger: Logger
     ) async throws {
-        guard let branch = ref ?? lease.update.defaultBranch else {
+        guard let branch = checkout.ref ?? update.defaultBranch else {
             throw NotInMirror(description: "upstream HEAD names no branch (an empty repository or a detached HEAD)")
         }
+        let commit: String
         do {
-            try await git.cloneFromMirror(
-                lease.path, into: directory, ref: branch, shallow: shallow, origin: origin, logger: logger)
+            commit = try await checkout.git.cloneFromMirror(
+                mirror, into: checkout.directory, ref: branch, singleBranch: checkout.shallow, origin: checkout.origin,
+                logger: logger)
         } catch let failure as Git.Failure where !failure.timedOut {
-            try? FileManager.default.removeItem(atPath: directory)
-            if let ref, !(await git.mirrorHasRef(lease.path, ref: ref, logger: logger)) {
+            try? FileManager.default.removeItem(atPath: checkout.directory)
+            if let ref = checkout.ref, !(await checkout.git.mirrorHasRef(mirror, ref: ref, logger: logger)) {
                 throw NotInMirror(description: "\"\(ref)\" is neither a branch nor a tag upstream")
             }
             throw failure
         }
+        try await finish(checkout, branch: branch, commit: commit, logger: logger)
+    }
+
+    /// The last touches that make a workspace from the mirror look like a direct clone from inside.
+    private func finish(_ checkout: MirrorCheckout, branch: String, commit: String, logger: Logger) async throws {
+        if checkout.marksShallow {
+            try await checkout.git.keepTags(pointingAt: commit, in: checkout.directory, logger: logger)
+            try checkout.git.markShallow(checkout.directory, at: commit)
+        }
+        await checkout.git.rewriteCloneReflogs(
+            checkout.directory, branch: branch, commit: commit, origin: checkout.origin, logger: logger)
+    }
+
+    /// A workspace to clone from a mirror: where, at which ref, with which layout.
+    private struct MirrorCheckout: Sendable {
+        /// Git for local commands on the mirror and the workspace.
+        let git: Git
+        /// The real clone source, the workspace's `origin`.
+        let origin: String
+        let directory: String
+        let ref: String?
+        /// The layout of `git clone --depth 1`: one branch, one commit of history.
+        let shallow: Bool
+
+        /// git ignores `--depth` when the source is a plain local path: such a clone is single-branch, with
+        /// all of its history.
+        var marksShallow: Bool { shallow && !origin.hasPrefix("/") }
     }
 
     /// The ref a run asked for is not upstream (as of the fetch just made): not the mirror's fault.
