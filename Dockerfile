@@ -6,6 +6,10 @@
 # The HEALTHCHECK asks GET /healthz on 127.0.0.1:8080 (plain HTTP, the default --http --http-addr :8080);
 # give `docker run --health-cmd ...` for another address or HTTPS.
 FROM swift:6.3-noble AS build
+# GRDB (the run ledger) builds against the system SQLite.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libsqlite3-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
@@ -16,7 +20,7 @@ RUN swift build -c release --static-swift-stdlib --product claude-runner \
 FROM node:22-bookworm-slim
 ARG CLAUDE_CODE_VERSION=latest
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates openssh-client curl \
+    && apt-get install -y --no-install-recommends git ca-certificates openssh-client curl libsqlite3-0 \
     && rm -rf /var/lib/apt/lists/* \
     && npm install -g "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" \
     && npm cache clean --force \

@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The domain: config, runs, the issue protocol, workspaces, state files, GitHub client.
@@ -46,6 +47,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 // SHA-256 for mirror directory names.
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -127,6 +129,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A benchmark: the run ledger's queries on 100,000 runs (swift run -c release ledger-bench).
+        .executableTarget(
+            name: "ledger-bench",
+            dependencies: ["ClaudeRunner", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         // Fakes shared by the test targets: a fake `claude`, the real CLI against a fake Anthropic API, a fake GitHub
         // REST server, git fixtures.
         .target(
@@ -152,7 +160,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ClaudeRunnerTests",
-            dependencies: ["ClaudeRunner", "ClaudeRunnerTesting", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "ClaudeRunner", "ClaudeRunnerTesting", .product(name: "Yams", package: "Yams"),
+                // The ledger tests look at the database the ledger wrote (query plans, a newer schema).
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             // Transcripts the real Claude Code CLI printed, read by path.
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings

@@ -55,7 +55,9 @@ struct RunIssue: AsyncParsableCommand {
                     "github token is required (config github.token, GITHUB_TOKEN env, or --github-token)")
             }
 
-            let service = RunnerService(config: config, scheduler: nil, logger: logger)
+            let ledger = await LedgerSetup.open(config: config, logger: logger)
+            let service = RunnerService(config: config, scheduler: nil, ledger: ledger, logger: logger)
+            await service.loadBudget()
             for warning in service.startupWarnings() { logger.warning("\(warning)") }
             do {
                 try service.prepareWorkDir()

@@ -41,8 +41,11 @@ struct Serve: AsyncParsableCommand {
 
             let credentials = natsEnabled ? try loadCredentials(config: config) : nil
             let background = BackgroundWork(shutdownGrace: config.limits.shutdownGrace, logger: logger)
+            let ledger = await LedgerSetup.open(config: config, logger: logger)
             let service = RunnerService(
-                config: config, scheduler: background, secrets: credentials?.secrets ?? [], logger: logger)
+                config: config, scheduler: background, secrets: credentials?.secrets ?? [], ledger: ledger,
+                logger: logger)
+            await service.loadBudget()
             do {
                 try service.prepareWorkDir()
             } catch {
@@ -54,6 +57,9 @@ struct Serve: AsyncParsableCommand {
                 logger.warning("marked interrupted issue attempts as failed", metadata: ["tasks": "\(recovered)"])
             }
             var services: [any Service] = [background]
+            if let ledger {
+                services.append(LedgerSweeper(ledger: ledger, retention: config.ledger.retention, logger: logger))
+            }
             var natsService: NATSService?
             var natsClient: NATSClient?
             if natsEnabled {

@@ -43,6 +43,8 @@ struct ExampleConfigTests {
             "openPullRequest", "commitAuthor", "draftPullRequest", "requireChanges", "resume", "withholdGitHubToken",
             // Spec section 13.
             "mirrors", "mirrorDir", "mirrorMaxBytes", "timeout",
+            // Spec section 11.
+            "ledger", "enabled", "path", "retention", "maxTranscriptBytes",
         ] {
             #expect(keys.contains(key), "config.example.yaml does not mention \(key)")
         }

@@ -184,6 +184,13 @@ struct PackagingTests {
         #expect(clientBuild.hasOption("--product", "claude-runner-client"))
         #expect(clientBuild.contains("--static-swift-stdlib"))
         let clientRuntime = try #require(client.stages.last)
+        // GRDB links the system SQLite: headers to build, the library to run (server and client alike).
+        for (file, text) in [
+            ("Dockerfile", Self.root + "/Dockerfile"), ("Dockerfile.client", Self.root + "/Dockerfile.client"),
+        ] {
+            let contents = try String(contentsOfFile: text, encoding: .utf8)
+            #expect(contents.contains("libsqlite3-dev") && contents.contains("libsqlite3-0"), "\(file)")
+        }
         #expect(clientRuntime.arguments("COPY").contains("entrypoint.sh /entrypoint.sh"))
         #expect(try clientRuntime.execForm("ENTRYPOINT") == ["/entrypoint.sh"])
         let ignore = try String(contentsOfFile: Self.root + "/.dockerignore", encoding: .utf8)

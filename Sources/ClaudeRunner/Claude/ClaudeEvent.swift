@@ -26,6 +26,15 @@ public enum ClaudeEvent: Sendable, Equatable {
     public static func parse(_ line: Data) -> ClaudeEvent? {
         guard let first = line.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }), first == UInt8(ascii: "{")
         else { return nil }
+        // Events the runner does not read (tool results above all, most of a session's bytes) are told
+        // apart without decoding them.
+        if let keys = line.withUnsafeBytes({ EventPeek.keys($0) }) {
+            guard let type = keys.type else { return nil }
+            if !decodedTypes.contains(type) { return .other(type: type) }
+            if type == "system", keys.subtype != "init", keys.subtype != "permission_denied" {
+                return .other(type: type)
+            }
+        }
         guard let raw = try? decoder.decode(RawEvent.self, from: line), let type = raw.type else { return nil }
         switch type {
         case "system":
@@ -59,6 +68,8 @@ public enum ClaudeEvent: Sendable, Equatable {
     }
 
     private static let decoder = JSONDecoder()
+    /// The event types whose contents the runner reads.
+    private static let decodedTypes: Set<String> = ["system", "assistant", "result"]
 }
 
 /// The `result` event: how Claude Code says the run ended.

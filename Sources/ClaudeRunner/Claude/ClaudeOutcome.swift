@@ -26,6 +26,12 @@ public struct ClaudeOutcome: Sendable {
 
     public var succeeded: Bool { status == .completed }
 
+    /// The exit status, when Claude exited by itself.
+    public var exitCode: Int32? {
+        if case .exited(let code) = exit { return code }
+        return nil
+    }
+
     /// The Result for run `id`.
     public func result(id: String) -> RunResult {
         guard sawEvents else { return RunResult(id: id, output: output, error: error) }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Durations in config: integer seconds (`90`) or a number with a unit (`90s`, `30m`, `1h`, `1h30m`, `500ms`).
+/// Durations in config: integer seconds (`90`) or a number with a unit (`90s`, `30m`, `1h`, `1h30m`, `500ms`,
+/// `30d`, `1d12h`).
 enum ConfigDuration {
     static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
@@ -20,6 +21,7 @@ enum ConfigDuration {
             case "s": scale = 1
             case "m": scale = 60
             case "h": scale = 3600
+            case "d": scale = 86400
             default: return nil
             }
             let milliseconds = (value * scale * 1000).rounded()

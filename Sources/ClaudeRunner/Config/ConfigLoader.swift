@@ -123,6 +123,14 @@ extension ConfigLoader {
                     try readSection(value, key) { reader, name, node in
                         try reader.readGit(name, node, into: &config.git)
                     }
+                case "nats":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readNATS(name, node, into: &config.nats)
+                    }
+                case "ledger":
+                    try readSection(value, key) { reader, name, node in
+                        try reader.readLedger(name, node, into: &config.ledger)
+                    }
                 default: unknown(key, keyNode)
                 }
             }
@@ -197,6 +205,7 @@ extension ConfigLoader {
             case "limits.shutdownGrace": limits.shutdownGrace = try duration(value, key)
             case "limits.maxOutputBytes": limits.maxOutputBytes = try int(value, key, minimum: 1024)
             case "limits.afterResultGrace": limits.afterResultGrace = try duration(value, key)
+            case "limits.dailyBudgetUSD": limits.dailyBudgetUSD = try budget(value, key)
             default: unknown(key, value)
             }
         }
@@ -279,7 +288,8 @@ extension ConfigLoader {
         func duration(_ node: Node, _ key: String) throws -> Duration {
             let text = try scalarText(node, key, expected: "a duration")
             guard let value = ConfigDuration.parse(text) else {
-                throw error(node, key, "expected a duration such as 90, \"90s\", \"30m\" or \"1h\", got \"\(text)\"")
+                throw error(
+                    node, key, "expected a duration such as 90, \"90s\", \"30m\", \"1h\" or \"7d\", got \"\(text)\"")
             }
             return value
         }

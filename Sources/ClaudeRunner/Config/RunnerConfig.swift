@@ -19,6 +19,8 @@ public struct RunnerConfig: Sendable {
     public var http: HTTPSettings
     public var limits: Limits
     public var git: GitSettings
+    public var ledger: LedgerSettings
+    public var nats: NATSSettings
     /// The Claude Code executable: a name looked up on `PATH`, or a path.
     public var claudeExecutable: String
     /// Time between SIGTERM and SIGKILL when a run is stopped (at most 10 s, as the spec promises).
@@ -123,6 +125,8 @@ public struct RunnerConfig: Sendable {
         public var maxOutputBytes: Int
         /// How long Claude may keep running after its `result` event before its process group is ended.
         public var afterResultGrace: Duration
+        /// Once the cost recorded since 00:00 UTC reaches this, new runs are refused until midnight UTC.
+        public var dailyBudgetUSD: Double?
 
         public init(
             maxConcurrentRuns: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedRuns: Int = 64,
@@ -184,6 +188,8 @@ public struct RunnerConfig: Sendable {
         self.http = http
         self.limits = limits
         self.git = git
+        self.ledger = LedgerSettings(configDirectory: configDirectory)
+        self.nats = NATSSettings()
         self.claudeExecutable = claudeExecutable
         self.terminationGrace = terminationGrace
     }

@@ -92,13 +92,26 @@ public struct IssueLockRecord: Codable, Sendable, Equatable {
     public var claudePID: Int?
     /// Rewritten while the attempt runs; a lock is stale only when this too is older than the lifetime.
     public var heartbeatAt: String?
+    /// The machine of `pid`: a lock of a process that is gone from this machine is stale at once.
+    public var host: String?
 
-    public init(attemptID: String, pid: Int, startedAt: String, claudePID: Int? = nil, heartbeatAt: String? = nil) {
+    public init(
+        attemptID: String, pid: Int, startedAt: String, claudePID: Int? = nil, heartbeatAt: String? = nil,
+        host: String? = nil
+    ) {
         self.attemptID = attemptID
         self.pid = pid
         self.startedAt = startedAt
         self.claudePID = claudePID
         self.heartbeatAt = heartbeatAt
+        self.host = host
+    }
+
+    /// Whether the holder was a process on this machine that is gone (a runner killed, its task taken up
+    /// by another runner here): such a lock protects nothing.
+    public var isOrphaned: Bool {
+        guard let host, host == ProcessInfo.processInfo.hostName, pid != Int(getpid()) else { return false }
+        return !RunnerService.processIsAlive(pid)
     }
 
     /// The latest sign of life: the heartbeat, else the start.
@@ -112,6 +125,7 @@ public struct IssueLockRecord: Codable, Sendable, Equatable {
         case startedAt = "started_at"
         case claudePID = "claude_pid"
         case heartbeatAt = "heartbeat_at"
+        case host
     }
 }
 

@@ -89,17 +89,23 @@ public struct IssueWorkspace: Sendable {
 
     /// Takes the lock for `attemptID`, or throws ``LockBusy`` leaving the current lock untouched.
     public func acquireLock(attemptID: String, now: Date = Date()) throws -> LockAcquisition {
-        let record = IssueLockRecord(attemptID: attemptID, pid: Int(getpid()), startedAt: Timestamp.string(from: now))
+        let record = IssueLockRecord(
+            attemptID: attemptID, pid: Int(getpid()), startedAt: Timestamp.string(from: now),
+            host: ProcessInfo.processInfo.hostName)
         let data = try Self.encode(record)
         if try createExclusively(lockFile, data) { return .acquired }
         let judged = readLock()
         let reason: String
         switch judged {
         case .some(let holder):
-            if let seen = holder.lastSeen, now.timeIntervalSince(seen) < lockLifetime {
+            if holder.isOrphaned {
+                reason =
+                    "lock of attempt \(holder.attemptID) is held by pid \(holder.pid), which no longer runs on this machine; taking over"
+            } else if let seen = holder.lastSeen, now.timeIntervalSince(seen) < lockLifetime {
                 throw LockBusy(holder: holder)
+            } else {
+                reason = "stale lock of attempt \(holder.attemptID) (started \(holder.startedAt)), taking over"
             }
-            reason = "stale lock of attempt \(holder.attemptID) (started \(holder.startedAt)), taking over"
         case .none:
             reason = "corrupt lock, taking over"
         }

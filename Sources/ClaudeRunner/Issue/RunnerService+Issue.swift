@@ -55,6 +55,8 @@ extension RunnerService {
                 "github client not configured: set github.token in config.yaml or the GITHUB_TOKEN environment variable"
             )
         }
+        // Refused before anything is claimed.
+        try budget.check()
         let repo = try RepoReference(
             request.repo, githubBaseURL: config.github.baseURL, allowedProtocols: config.git.allowedProtocols)
         logger[metadataKey: "repo"] = "\(repo.fullName)"
@@ -78,7 +80,11 @@ extension RunnerService {
             throw error
         }
         let model = validation.model(config: config)
-        let execution = RunExecution(id: ULID().description, kind: .issue, transport: transport, service: self)
+        let execution = RunExecution(
+            record: RunRecord(
+                kind: .issue, transport: transport, repo: repo.fullName, ref: request.ref.nonEmpty,
+                issueNumber: request.issueNumber, model: model),
+            service: self)
         let claimText = IssueText.claimComment(modelLabel: validation.modelLabel, model: model)
 
         do {
@@ -113,6 +119,7 @@ extension RunnerService {
         logger.info(
             "issue accepted",
             metadata: ["run.id": "\(task.attemptID)", "model": "\(model ?? "")", "outcome": "claimed"])
+        await execution.begin()
         return task
     }
 
@@ -222,6 +229,7 @@ extension RunnerService {
         do {
             let prepared = try await prepareWorkspace(
                 repo: task.repo, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger)
+            task.execution.recordWorkspace(prepared)
             logger.info("issue workspace ready", metadata: prepared.logMetadata)
         } catch let failure as Git.Failure {
             try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
@@ -388,7 +396,9 @@ extension RunnerService {
         result.output = output
         result.error = sanitizedDetail
         if claudeOutcome?.sawEvents != false { result.status = finalStatus.rawValue }
-        execution.finish(result, status: finalStatus)
+        await execution.finish(result, status: finalStatus, exitCode: claudeOutcome?.exitCode) { entry in
+            entry.pullRequest = pullRequest
+        }
 
         let notesText = notes.map { "\n\n" + $0 }.joined()
         if let errorType, let sanitizedDetail {

@@ -90,6 +90,10 @@ extension RunnerService {
             checks.append(.init(name: "claude", ok: false, details: [("error", error.description)]))
         }
         checks.append(workDirCheck())
+        if config.ledger.enabled {
+            checks.append(
+                .init(name: "ledger", ok: ledger != nil, details: ledger == nil ? [("error", "not open")] : []))
+        }
         if let natsConnected {
             checks.append(
                 .init(name: "nats", ok: natsConnected, details: natsConnected ? [] : [("error", "not connected")]))

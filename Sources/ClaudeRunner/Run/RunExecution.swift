@@ -11,6 +11,11 @@ public enum RunTransport: String, Sendable, Codable {
 /// or a GitHub issue attempt.
 public enum RunKind: String, Sendable, Codable, CaseIterable {
     case run, review, issue
+
+    /// The kind of a plain or review run request.
+    public static func of(baseRef: String?, prNumber: Int?) -> RunKind {
+        (baseRef?.isEmpty == false || (prNumber ?? 0) != 0) ? .review : .run
+    }
 }
 
 /// The one path every run takes, whatever its kind or transport: it waits for a run slot (sending
@@ -24,7 +29,9 @@ public final class RunExecution: Sendable {
     public let transport: RunTransport
     public let progress: RunProgress
     let service: RunnerService
+    let recorder: RunRecorder?
     private let state = Mutex(State())
+    private let transcriptTask = Mutex<Task<Void, Never>?>(nil)
 
     struct State {
         var cancelRequested = false
@@ -32,13 +39,32 @@ public final class RunExecution: Sendable {
         var status: RunStatus = .queued
     }
 
-    init(id: String, kind: RunKind, transport: RunTransport, service: RunnerService) {
-        self.id = id
-        self.kind = kind
-        self.transport = transport
-        self.progress = RunProgress(runID: id)
+    /// - Parameter record: The run's ledger record as it begins (`queued`); its id is the run id.
+    init(record: RunRecord, service: RunnerService) {
+        self.id = record.id
+        self.kind = record.kind
+        self.transport = record.transport
+        let progress = RunProgress(runID: record.id)
+        self.progress = progress
         self.service = service
+        var record = record
+        record.runner = record.runner ?? service.runnerName
+        self.recorder = service.ledger.map {
+            RunRecorder(ledger: $0, record: record, progress: progress, logger: service.logger)
+        }
     }
+
+    /// The run becomes active (it can be followed and cancelled by id), enters the ledger as `queued`, and
+    /// its transcript starts.
+    func begin() async {
+        service.activeRuns.add(self)
+        guard let recorder else { return }
+        transcriptTask.withLock { $0 = Task { await recorder.transcript.run() } }
+        await recorder.queued()
+    }
+
+    /// The run's record now (`nil` without a ledger).
+    public var record: RunRecord? { recorder?.current }
 
     /// Where the run is now.
     public var status: RunStatus { state.withLock { $0.status } }
@@ -73,8 +99,6 @@ public final class RunExecution: Sendable {
             return state.cancelRequested
         }
         if alreadyCancelled { task.cancel() }
-        service.activeRuns.add(self)
-        defer { service.activeRuns.remove(id) }
         return try await withTaskCancellationHandler {
             try await task.value
         } onCancel: {
@@ -88,6 +112,7 @@ public final class RunExecution: Sendable {
             onWait: { [progress] position in progress.emit(.queued(position: position)) }
         ) {
             state.withLock { $0.status = .running }
+            await recorder?.running()
             return try await body()
         }
     }
@@ -107,21 +132,39 @@ public final class RunExecution: Sendable {
         return outcome
     }
 
-    /// Ends the run with its Result: the last event, the final status, the metrics.
-    func finish(_ result: RunResult, status: RunStatus) {
+    /// Ends the run with its Result: the last event, the final status, the metrics, the ledger record.
+    /// - Parameter change: Fills the record's fields only the caller knows (a pull request, the workspace).
+    func finish(
+        _ result: RunResult, status: RunStatus, exitCode: Int32? = nil,
+        change: (inout RunRecord) -> Void = { _ in }
+    ) async {
         state.withLock { $0.status = status }
         progress.emit(.result(result))
         RunMetrics.runFinished(
             kind: kind, status: status, duration: ContinuousClock.now - progress.startedAt, costUSD: result.costUSD,
             usage: result.usage)
+        if let cost = result.costUSD { service.budget.add(cost) }
+        await recorder?.finished(result, status: status, exitCode: exitCode, change: change)
+        await endTranscript()
     }
 
     /// Ends a run whose request failed after it began (a failed clone, a full queue).
-    func fail(_ message: String, status: RunStatus = .failed) {
+    func fail(_ message: String, status: RunStatus = .failed) async {
         state.withLock { $0.status = status }
         progress.emit(.error(message))
         RunMetrics.runFinished(
             kind: kind, status: status, duration: ContinuousClock.now - progress.startedAt, costUSD: nil, usage: nil)
+        await recorder?.finished(RunResult(id: id, output: "", error: message), status: status, exitCode: nil) { _ in }
+        await endTranscript()
+    }
+
+    /// The transcript is complete (and the record final) before the run stops being active, so that a
+    /// follower always finds the run one way or the other.
+    private func endTranscript() async {
+        defer { service.activeRuns.remove(id) }
+        guard let recorder else { return }
+        recorder.transcript.finish()
+        await transcriptTask.withLock { $0 }?.value
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// Where a run's workspace came from: the ledger's `workspace_source`.
-public enum WorkspaceSource: String, Sendable, CaseIterable {
+public enum WorkspaceSource: String, Codable, Sendable, CaseIterable {
     /// Cloned from an existing mirror, brought up to date by this run's fetch.
     case mirror
     /// Cloned from a mirror this run had to make first.
@@ -24,6 +24,17 @@ public struct PreparedWorkspace: Sendable {
     /// `workspace_source` and `workspace_ms`, for the run's "started" log line.
     public var logMetadata: Logger.Metadata {
         ["workspace_source": "\(source.rawValue)", "workspace_ms": "\(milliseconds)"]
+    }
+}
+
+extension RunExecution {
+    /// Records where the run's workspace came from and how long it took: the ledger's `workspace_source` and
+    /// `workspace_ms`, written with the run's final record.
+    func recordWorkspace(_ workspace: PreparedWorkspace) {
+        recorder?.change {
+            $0.workspaceSource = workspace.source
+            $0.workspaceMs = workspace.milliseconds
+        }
     }
 }
 

@@ -22,6 +22,12 @@ public final class RunnerService: Sendable {
     public let slots: RunSlots
     /// The runs in progress, by id.
     public let activeRuns = ActiveRuns()
+    /// The run ledger; `nil` when it is off (`ledger.enabled: false`) or could not be opened.
+    public let ledger: (any RunLedger)?
+    /// This runner's name in records and NATS replies.
+    public let runnerName: String
+    /// `limits.dailyBudgetUSD` and what was spent today.
+    public let budget: DailyBudget
     let claudeVersion = ClaudeVersionCache()
     private let accepting = Mutex(true)
 
@@ -32,11 +38,15 @@ public final class RunnerService: Sendable {
     ///   - httpClient: The client for GitHub REST calls.
     ///   - logger: The service logger; per-request loggers come from the transports.
     ///   - secrets: Further strings never to show (the NATS seed).
+    ///   - ledger: Where every run is recorded; `nil` records nothing.
     public init(
         config: RunnerConfig, scheduler: (any IssueScheduler)?, httpClient: HTTPClient = .shared,
-        secrets: [String] = [], logger: Logger
+        secrets: [String] = [], ledger: (any RunLedger)? = nil, logger: Logger
     ) {
         self.config = config
+        self.ledger = ledger
+        self.runnerName = config.runnerName
+        self.budget = DailyBudget(limit: config.limits.dailyBudgetUSD)
         var redactor = Redactor()
         if let token = config.github.token { redactor.add(token) }
         for token in config.http.tokens { redactor.add(token) }
@@ -80,6 +90,16 @@ public final class RunnerService: Sendable {
 
     func checkAccepting() throws(RunnerError) {
         guard isAccepting else { throw .unavailable("runner is shutting down; not accepting new work") }
+    }
+
+    /// Loads today's recorded cost into the daily budget (at start-up).
+    public func loadBudget() async {
+        guard budget.limit != nil, let ledger else { return }
+        do {
+            budget.load(cost: try await ledger.costToday())
+        } catch {
+            logger.warning("read today's cost from the ledger", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Problems with the configuration worth a warning at start-up.
@@ -133,10 +153,13 @@ public final class RunnerService: Sendable {
         if let prNumber = request.prNumber, prNumber < 0 {
             throw RunnerError.invalidRequest("invalid pr_number: must not be negative")
         }
-        let isReview = request.baseRef.nonEmpty != nil || (request.prNumber ?? 0) != 0
-        let execution = RunExecution(
-            id: ULID().description, kind: isReview ? .review : .run, transport: transport, service: self)
-        return PreparedRun(request: request, repo: repo, execution: execution)
+        try budget.check()
+        let record = RunRecord(
+            kind: .of(baseRef: request.baseRef, prNumber: request.prNumber), transport: transport,
+            repo: request.repo.nonEmpty.map(redactor.redact), ref: request.ref.nonEmpty,
+            baseRef: request.baseRef.nonEmpty, event: request.event.nonEmpty,
+            prNumber: request.prNumber.flatMap { $0 == 0 ? nil : $0 }, model: config.model)
+        return PreparedRun(request: request, repo: repo, execution: RunExecution(record: record, service: self))
     }
 
     /// Runs a prompt, in `workDir` or in a fresh clone of the request's repo (removed afterwards whatever
@@ -174,13 +197,14 @@ public final class RunnerService: Sendable {
         if let repo = request.repo.nonEmpty { logger[metadataKey: "repo"] = "\(redactor.redact(repo))" }
         if let event = request.event.nonEmpty { logger[metadataKey: "event"] = "\(event)" }
         let started = ContinuousClock.now
+        await execution.begin()
         do {
             do {
                 try prepareWorkDir()
             } catch {
                 throw RunnerError.failed("cannot create workDir \(config.workDir): \(error.localizedDescription)")
             }
-            let (result, status) = try await execution.cancellable { [self, logger] in
+            let (result, status, exitCode) = try await execution.cancellable { [self, logger] in
                 try await execution.withSlot {
                     if let repo = prepared.repo {
                         let workspace = (config.workDir as NSString).appendingPathComponent(execution.id)
@@ -194,27 +218,27 @@ public final class RunnerService: Sendable {
                         execution: execution, in: config.workDir, logger: logger)
                 }
             }
-            execution.finish(result, status: status)
+            await execution.finish(result, status: status, exitCode: exitCode)
             logger.info(
                 "run finished",
                 metadata: ["outcome": "\(status.rawValue)", "duration": "\(ContinuousClock.now - started)"])
             return result
         } catch let error as RunnerError {
-            execution.fail(error.message)
+            await execution.fail(error.message)
             throw error
         } catch is CancellationError {
             let status = execution.stoppedStatus
-            execution.fail("\(status.rawValue): the run was stopped before Claude started", status: status)
+            await execution.fail("\(status.rawValue): the run was stopped before Claude started", status: status)
             throw CancellationError()
         } catch {
-            execution.fail(redactor.redact("\(error)"))
+            await execution.fail(redactor.redact("\(error)"))
             throw error
         }
     }
 
     private func runInClone(
         _ request: RunRequest, repo: RepoReference, execution: RunExecution, workspace: String, logger: Logger
-    ) async throws -> (RunResult, RunStatus) {
+    ) async throws -> (RunResult, RunStatus, Int32?) {
         let baseRef = request.baseRef.nonEmpty
         let prepared: PreparedWorkspace
         do {
@@ -225,6 +249,7 @@ public final class RunnerService: Sendable {
             logger.warning("clone failed", metadata: ["outcome": "clone failed"])
             throw RunnerError.failed(failure.description)
         }
+        execution.recordWorkspace(prepared)
         logger.info("run started", metadata: prepared.logMetadata)
         var diffWritten = false
         if let baseRef {
@@ -255,15 +280,15 @@ public final class RunnerService: Sendable {
 
     private func runClaude(
         _ invocation: ClaudeInvocation, execution: RunExecution, in directory: String, logger: Logger
-    ) async throws -> (RunResult, RunStatus) {
+    ) async throws -> (RunResult, RunStatus, Int32?) {
         do {
             let outcome = try await execution.runClaude(
                 invocation, in: directory, paths: hostPaths(workspace: directory), logger: logger)
-            return (outcome.result(id: execution.id), outcome.status)
+            return (outcome.result(id: execution.id), outcome.status, outcome.exitCode)
         } catch let failure as ClaudeProcess.LaunchFailure {
             // As the original: Claude that cannot start is a Result error, not a failed request.
             logger.error("claude could not be started", metadata: ["error": "\(failure.description)"])
-            return (RunResult(id: execution.id, output: "", error: failure.description), .failed)
+            return (RunResult(id: execution.id, output: "", error: failure.description), .failed, nil)
         }
     }
 

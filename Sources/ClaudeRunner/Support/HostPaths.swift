@@ -15,19 +15,19 @@ public struct HostPaths: Sendable {
     }
 
     public func scrub(_ text: String) -> String {
-        guard text.contains("/") else { return text }
+        guard text.containsBytes(of: "/") else { return text }
         var result = text
-        if let workspace, workspace.count > 1, result.contains(workspace) {
+        if let workspace, workspace.count > 1, result.containsBytes(of: workspace) {
             result = result.replacingOccurrences(of: workspace + "/", with: "")
             result = result.replacingOccurrences(of: workspace, with: ".")
         }
-        if let taskRoot, taskRoot.count > 1, result.contains(taskRoot) {
+        if let taskRoot, taskRoot.count > 1, result.containsBytes(of: taskRoot) {
             result = result.replacingOccurrences(of: taskRoot, with: "<workspace>")
         }
-        if workRoot.count > 1, result.contains(workRoot) {
+        if workRoot.count > 1, result.containsBytes(of: workRoot) {
             result = result.replacingOccurrences(of: workRoot, with: "<workspace-root>")
         }
-        if let home, home.count > 1, result.contains(home) {
+        if let home, home.count > 1, result.containsBytes(of: home) {
             result = result.replacingOccurrences(of: home, with: "~")
         }
         return result

@@ -26,7 +26,7 @@ public struct Redactor: Sendable {
 
     public func redact(_ text: String) -> String {
         var result = text
-        for secret in secrets where result.contains(secret) {
+        for secret in secrets where result.containsBytes(of: secret) {
             result = result.replacingOccurrences(of: secret, with: Self.placeholder)
         }
         return Self.redactURLCredentials(result)
@@ -35,18 +35,37 @@ public struct Redactor: Sendable {
     /// Whether any `://` is followed by an authority with `@` (most text with URLs has none, and is then
     /// returned as it is, without a copy).
     static func hasURLCredentials(_ text: String) -> Bool {
-        var rest = Substring(text)
-        while let range = rest.range(of: "://") {
-            rest = rest[range.upperBound...]
-            let authority = rest.prefix { $0 != "/" && !$0.isWhitespace && $0 != "'" && $0 != "\"" }
-            if authority.contains("@") { return true }
+        var text = text
+        return text.withUTF8 { bytes in
+            var index = 0
+            let count = bytes.count
+            while index + 3 <= count {
+                guard bytes[index] == UInt8(ascii: ":"), bytes[index + 1] == UInt8(ascii: "/"),
+                    bytes[index + 2] == UInt8(ascii: "/")
+                else {
+                    index += 1
+                    continue
+                }
+                index += 3
+                // The authority ends at '/', whitespace or a quote.
+                while index < count {
+                    let byte = bytes[index]
+                    if byte == UInt8(ascii: "@") { return true }
+                    if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"")
+                        || byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+                    {
+                        break
+                    }
+                    index += 1
+                }
+            }
+            return false
         }
-        return false
     }
 
     /// Replaces `scheme://userinfo@` with `scheme://[REDACTED]@`.
     static func redactURLCredentials(_ text: String) -> String {
-        guard text.contains("://"), hasURLCredentials(text) else { return text }
+        guard text.containsBytes(of: "://"), hasURLCredentials(text) else { return text }
         var output = ""
         output.reserveCapacity(text.utf8.count)
         var rest = Substring(text)

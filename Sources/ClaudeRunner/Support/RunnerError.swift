@@ -14,10 +14,18 @@ public struct RunnerError: Error, Sendable, CustomStringConvertible, Equatable {
         case unavailable
         /// Something the runner depends on (git, GitHub, the `claude` executable) failed (HTTP 500).
         case failed
+        /// The daily budget is spent (HTTP 429, NATS 429), until ``RunnerError/retryAfter`` seconds from now.
+        case overBudget
+        /// The thing asked for does not exist (HTTP 404).
+        case notFound
+        /// The thing asked for is in a state that does not allow it (HTTP 409).
+        case conflict
     }
 
     public let kind: Kind
     public let message: String
+    /// When to try again, in seconds (with ``Kind/overBudget``).
+    public var retryAfter: Int?
 
     public var description: String { message }
 
@@ -30,4 +38,6 @@ public struct RunnerError: Error, Sendable, CustomStringConvertible, Equatable {
     public static func rejected(_ message: String) -> RunnerError { .init(.rejected, message) }
     public static func unavailable(_ message: String) -> RunnerError { .init(.unavailable, message) }
     public static func failed(_ message: String) -> RunnerError { .init(.failed, message) }
+    public static func notFound(_ message: String) -> RunnerError { .init(.notFound, message) }
+    public static func conflict(_ message: String) -> RunnerError { .init(.conflict, message) }
 }

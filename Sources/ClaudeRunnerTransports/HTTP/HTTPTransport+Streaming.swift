@@ -81,7 +81,7 @@ extension HTTPTransport {
                 )
             }
         } catch let error as RunnerError {
-            return errorResponse(status(for: error.kind), error.message)
+            return errorResponse(for: error)
         }
         let logger = context.logger
         let channel = context.channel

@@ -39,6 +39,7 @@ public enum HTTPTransport {
                 body: .init(byteBuffer: metrics()))
         }
         let api = protected.group("api")
+        addRunRoutes(to: api, service: service)
         // A run stops when its client goes away. Claiming an issue and cleaning up are not interrupted:
         // half a claim would leave the issue labelled claimed-by-claude with nothing running.
         api.post("run") { request, context in
@@ -156,7 +157,7 @@ public enum HTTPTransport {
                 : try await call(body, logger)
             return resultResponse(result)
         } catch let error as RunnerError {
-            return errorResponse(status(for: error.kind), error.message)
+            return errorResponse(for: error)
         } catch is CancellationError {
             // The client is gone; nobody reads this.
             return errorResponse(.init(code: 499, reasonPhrase: "Client Closed Request"), "request cancelled")
@@ -172,7 +173,18 @@ public enum HTTPTransport {
         case .rejected: .unprocessableContent
         case .unavailable: .serviceUnavailable
         case .failed: .internalServerError
+        case .overBudget: .tooManyRequests
+        case .notFound: .notFound
+        case .conflict: .conflict
         }
+    }
+
+    /// The answer for an error of the service: its status, `{"error": ...}`, and `Retry-After` when it says
+    /// when to come back.
+    public static func errorResponse(for error: RunnerError) -> Response {
+        var response = errorResponse(status(for: error.kind), error.message)
+        if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 
     /// A Result as the answer: one buffer, or for a large output several, so that the output is never

@@ -63,10 +63,22 @@ public enum NATSTransport {
             } catch let error as BadRequest {
                 return .error(code: 400, description: error.description)
             } catch let error as RunnerError {
-                return .error(code: error.kind == .unavailable ? 503 : 417, description: error.message)
+                return .error(code: natsCode(for: error.kind), description: error.message)
             } catch {
                 return .error(code: 417, description: "\(error)")
             }
+        }
+    }
+
+    /// The NATS service error code of a service error: 417 as the original, except a busy runner (503) and
+    /// a spent daily budget (429); the run-control errors keep their HTTP meaning.
+    static func natsCode(for kind: RunnerError.Kind) -> Int {
+        switch kind {
+        case .unavailable: 503
+        case .overBudget: 429
+        case .notFound: 404
+        case .conflict: 409
+        default: 417
         }
     }
 
