@@ -80,6 +80,7 @@ struct Serve: AsyncParsableCommand {
                 }
             }
             let metrics = RunnerMetrics.bootstrap(service: service, nats: natsClient)
+            await service.measureMirrors()
             var natsConnected: (@Sendable () -> Bool)?
             if let natsClient { natsConnected = { natsClient.isConnected } }
             let observability = Observability(natsConnected: natsConnected, metrics: metrics)

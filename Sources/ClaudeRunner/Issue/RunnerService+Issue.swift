@@ -237,9 +237,10 @@ extension RunnerService {
         // A stale clone from an earlier attempt goes; the records stay.
         try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
         do {
-            try await git(for: task.repo).clone(
-                source: task.repo.cloneSource, into: workspace.repoDirectory, ref: task.ref, shallow: true,
-                logger: logger)
+            let prepared = try await prepareWorkspace(
+                repo: task.repo, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger)
+            task.execution.recordWorkspace(prepared)
+            logger.info("issue workspace ready", metadata: prepared.logMetadata)
         } catch let failure as Git.Failure {
             try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
             return .failed(IssueErrorType.cloneFailed, failure.description)
