@@ -52,7 +52,11 @@ struct Serve: AsyncParsableCommand {
                 throw StartupError("cannot create workDir \(config.workDir): \(error.localizedDescription)")
             }
             for warning in service.startupWarnings() { logger.warning("\(warning)") }
-            let recovered = await service.recoverInterruptedIssues(logger: logger)
+            if config.nats.jetstream, !natsEnabled {
+                throw StartupError(
+                    "nats.jetstream is true but NATS is not enabled: create \(idFile) (the edge id) to serve NATS")
+            }
+            let recovered = await service.recoverInterruptedIssues(durable: config.nats.jetstream, logger: logger)
             if !recovered.isEmpty {
                 logger.warning("marked interrupted issue attempts as failed", metadata: ["tasks": "\(recovered)"])
             }
@@ -68,8 +72,15 @@ struct Serve: AsyncParsableCommand {
                 services += [client, endpoints]
                 natsService = endpoints
                 natsClient = client
+                if config.nats.jetstream {
+                    let queue = JetStreamTaskQueue(
+                        client: client, runner: service, edgeID: try edgeID(idFile: idFile), logger: logger)
+                    service.useDurableQueue(queue)
+                    services.append(queue)
+                }
             }
             let metrics = RunnerMetrics.bootstrap(service: service, nats: natsClient)
+            await service.measureMirrors()
             var natsConnected: (@Sendable () -> Bool)?
             if let natsClient { natsConnected = { natsClient.isConnected } }
             let observability = Observability(natsConnected: natsConnected, metrics: metrics)
@@ -129,17 +140,24 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// The NATS connection and the `claude-runner` service on it, for the edge id in `idFile`.
-    func natsServices(
-        config: RunnerConfig, idFile: String, credentials: Credentials?, service: RunnerService, logger: Logger
-    ) throws -> (NATSClient, NATSService) {
+    /// The edge id in `idFile`: one NATS subject token.
+    func edgeID(idFile: String) throws -> String {
         guard let idText = try? String(contentsOfFile: idFile, encoding: .utf8) else {
             throw StartupError("cannot read the edge id file \(idFile)")
         }
         let edgeID = idText.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !edgeID.isEmpty, !edgeID.contains(where: { $0.isWhitespace || $0 == "*" || $0 == ">" }) else {
+        guard !edgeID.isEmpty, !edgeID.contains(where: { $0.isWhitespace || $0 == "*" || $0 == ">" || $0 == "." })
+        else {
             throw StartupError("invalid edge id in \(idFile): it must be one NATS subject token")
         }
+        return edgeID
+    }
+
+    /// The NATS connection and the `claude-runner` service on it, for the edge id in `idFile`.
+    func natsServices(
+        config: RunnerConfig, idFile: String, credentials: Credentials?, service: RunnerService, logger: Logger
+    ) throws -> (NATSClient, NATSService) {
+        let edgeID = try edgeID(idFile: idFile)
         let urlText =
             natsURL ?? ProcessInfo.processInfo.environment["NATS_URL"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "wss://nats.flarex.io"

@@ -60,6 +60,11 @@ public struct FakeClaude: Sendable {
     public var files: [String]? { text("files")?.split(separator: "\n").map(String.init) }
     /// The diff file Claude saw (needs `LIST_FILES`).
     public var diff: String? { text("diff") }
+    /// The diff file's bytes, for byte-for-byte comparisons (needs `LIST_FILES`).
+    public var diffBytes: Data? { FileManager.default.contents(atPath: record("diff")) }
+    /// What git showed of the working directory (needs `GIT_STATE`): shallow or not, commit count, HEAD,
+    /// branch, refs and remote config, one item per line.
+    public var gitState: String? { text("git-state") }
     /// How many times it was called.
     public var callCount: Int { text("calls.log")?.split(separator: "\n").count ?? 0 }
     public var wasCalled: Bool { callCount > 0 }

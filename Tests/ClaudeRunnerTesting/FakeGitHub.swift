@@ -42,8 +42,11 @@ public actor FakeGitHub {
     /// Each edit of a comment (`PATCH .../issues/comments/{id}`), in order.
     public private(set) var commentEdits: [(id: Int, body: String)] = []
     private var nextCommentID = 1001
-    /// Requests to the git smart-HTTP endpoints (`/<owner>/<repo>.git/...`), with their Authorization header.
+    /// Requests to the git smart-HTTP endpoints (`/<owner>/<repo>.git/...`), with their Authorization header
+    /// and, for a POST, the request body as text (the wants and haves of an upload-pack request).
     public private(set) var gitRequests: [Call] = []
+    /// How long each git request waits before it is served (a slow link).
+    private var gitDelay: Duration = .zero
     /// Folder holding `<owner>/<repo>.git` bare repositories served over git's smart HTTP protocol, as
     /// github.com serves clones; `nil` serves none.
     private let gitRoot: String?
@@ -213,14 +216,25 @@ public actor FakeGitHub {
         }
     }
 
-    func recordGitRequest(_ call: Call) { gitRequests.append(call) }
+    func recordGitRequest(_ call: Call) -> Duration {
+        gitRequests.append(call)
+        return gitDelay
+    }
+
+    /// Makes every git request wait `delay` before it is served.
+    public func setGitDelay(_ delay: Duration) { gitDelay = delay }
+
+    /// Forgets the git requests recorded so far.
+    public func clearGitRequests() { gitRequests.removeAll() }
 
     /// Runs `git http-backend` as a CGI program for one request.
     private nonisolated func serveGit(_ request: Request, body: ByteBuffer, root: String) async throws -> Response {
-        await recordGitRequest(
+        let delay = await recordGitRequest(
             Call(
-                method: request.method.rawValue, path: request.uri.path, body: "",
+                method: request.method.rawValue, path: request.uri.path,
+                body: request.method == .post ? String(decoding: body.readableBytesView, as: UTF8.self) : "",
                 authorization: request.headers[.authorization]))
+        if delay > .zero { try await Task.sleep(for: delay) }
         let bodyFile = NSTemporaryDirectory() + "fake-github-git-\(UUID().uuidString)"
         try Data(buffer: body).write(to: URL(fileURLWithPath: bodyFile))
         defer { try? FileManager.default.removeItem(atPath: bodyFile) }

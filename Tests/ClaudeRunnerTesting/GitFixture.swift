@@ -38,6 +38,19 @@ public struct GitFixture: Sendable {
         try await git(["checkout", "--quiet", "main"])
     }
 
+    /// Adds a commit changing `file` on `branch` and pushes it (a new commit upstream).
+    public func pushCommit(file: String, content: String, on branch: String = "main") async throws {
+        try await git(["checkout", "--quiet", branch])
+        try await commit(file: file, content: content, message: "change \(file) on \(branch)")
+        try await git(["push", "--quiet", "origin", branch])
+        try await git(["checkout", "--quiet", "main"])
+    }
+
+    /// Deletes `branch` in the remote.
+    public func deleteRemoteBranch(_ branch: String) async throws {
+        try await git(["push", "--quiet", "origin", "--delete", branch])
+    }
+
     /// The commit id `ref` points to in the remote.
     public func commitID(_ ref: String) async throws -> String {
         try await Self.git(["--git-dir", remote, "rev-parse", ref]).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -41,6 +41,8 @@ struct ExampleConfigTests {
             "maxBudgetUSD", "sandboxed", "progressInterval", "afterResultGrace",
             // Spec section 12.
             "openPullRequest", "commitAuthor", "draftPullRequest", "requireChanges", "resume", "withholdGitHubToken",
+            // Spec section 13.
+            "mirrors", "mirrorDir", "mirrorMaxBytes", "timeout",
             // Spec section 11.
             "ledger", "enabled", "path", "retention", "maxTranscriptBytes",
         ] {

@@ -219,6 +219,12 @@ extension ConfigLoader {
                     throw error(value, key, "unknown protocol \"\(bad)\" (known: https, http, ssh, git, file)")
                 }
                 git.allowedProtocols = protocols
+            case "git.mirrors": git.mirrors = try bool(value, key)
+            case "git.mirrorDir": git.mirrorDir = PathExpansion.absolute(try string(value, key))
+            case "git.mirrorMaxBytes": git.mirrorMaxBytes = try int(value, key, minimum: 0)
+            case "git.timeout":
+                git.timeout = try duration(value, key)
+                guard git.timeout > .zero else { throw error(value, key, "must be greater than 0") }
             default: unknown(key, value)
             }
         }

@@ -146,11 +146,27 @@ public struct RunnerConfig: Sendable {
 
     public struct GitSettings: Sendable {
         public var allowedProtocols: [String]
+        /// Whether runs with a repo get their workspace from a local mirror (spec section 13).
+        public var mirrors: Bool
+        /// Where the mirrors live; `nil` means `<configDirectory>/mirrors` (see ``RunnerConfig/mirrorDirectory``).
+        public var mirrorDir: String?
+        /// Mirrors beyond this many bytes in total are removed, least recently used first.
+        public var mirrorMaxBytes: Int
+        /// The deadline of every git command the runner starts.
+        public var timeout: Duration
 
         public static let defaultProtocols = ["https", "ssh", "git", "file"]
+        public static let defaultMirrorMaxBytes = 20 << 30
 
-        public init(allowedProtocols: [String] = GitSettings.defaultProtocols) {
+        public init(
+            allowedProtocols: [String] = GitSettings.defaultProtocols, mirrors: Bool = true, mirrorDir: String? = nil,
+            mirrorMaxBytes: Int = GitSettings.defaultMirrorMaxBytes, timeout: Duration = .seconds(600)
+        ) {
             self.allowedProtocols = allowedProtocols
+            self.mirrors = mirrors
+            self.mirrorDir = mirrorDir
+            self.mirrorMaxBytes = mirrorMaxBytes
+            self.timeout = timeout
         }
     }
 
@@ -176,6 +192,12 @@ public struct RunnerConfig: Sendable {
         self.nats = NATSSettings()
         self.claudeExecutable = claudeExecutable
         self.terminationGrace = terminationGrace
+    }
+
+    /// Root of the repository mirrors: `git.mirrorDir`, else `<configDirectory>/mirrors` (outside `workDir`, so
+    /// that a run's workspace rules are unchanged).
+    public var mirrorDirectory: String {
+        git.mirrorDir ?? (configDirectory as NSString).appendingPathComponent("mirrors")
     }
 
     /// The default config directory, `~/.flarex/claude-runner`.

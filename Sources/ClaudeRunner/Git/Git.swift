@@ -5,27 +5,39 @@ import Logging
 ///
 /// Every command runs with `GIT_TERMINAL_PROMPT=0` (never wait for a password) and `GIT_ALLOW_PROTOCOL`
 /// set to the allowlist, which git enforces for the clone and for every submodule, whatever the user's
-/// git config says. Error messages carry git's stderr with secrets redacted.
+/// git config says. Error messages carry git's stderr with secrets redacted. Every command has a deadline,
+/// ``timeout``: on expiry its process group is stopped as a run's is (SIGTERM, then SIGKILL after
+/// ``terminationGrace``) and the error says which command timed out and after how long.
 public struct Git: Sendable {
     public var allowedProtocols: [String]
     public var redactor: Redactor
     public var terminationGrace: Duration
+    /// The deadline of each git command (`git.timeout`).
+    public var timeout: Duration
     /// Extra environment for commands that talk to a remote (e.g. an authorization header for GitHub).
     public var remoteEnvironment: [String: String?]
 
     public init(
         allowedProtocols: [String], redactor: Redactor, terminationGrace: Duration = .seconds(10),
-        remoteEnvironment: [String: String?] = [:]
+        timeout: Duration = .seconds(600), remoteEnvironment: [String: String?] = [:]
     ) {
         self.allowedProtocols = allowedProtocols
         self.redactor = redactor
         self.terminationGrace = terminationGrace
+        self.timeout = timeout
         self.remoteEnvironment = remoteEnvironment
     }
 
     /// A failed git command: what was attempted and git's (redacted) stderr.
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let description: String
+        /// The command was stopped at its deadline (a stalled remote), rather than failing by itself.
+        public let timedOut: Bool
+
+        init(description: String, timedOut: Bool = false) {
+            self.description = description
+            self.timedOut = timedOut
+        }
     }
 
     /// `git clone [--depth 1] [--branch <ref>] -- <source> <directory>`.
@@ -56,7 +68,7 @@ public struct Git: Sendable {
             ["diff", "--no-ext-diff", "--binary", "FETCH_HEAD...HEAD"], in: directory, remote: false)
         let errors = ErrorText()
         let writeFailed = WriteFailure()
-        let exit = try await ChildProcess.run(spec) { event in
+        let exit = try await runWithDeadline(spec, action: "git diff") { event in
             switch event {
             case .standardOutput(let chunk):
                 do { try handle.write(contentsOf: chunk) } catch { await writeFailed.set() }
@@ -90,7 +102,7 @@ public struct Git: Sendable {
         let spec = processSpec(
             Self.untrusted + ["symbolic-ref", "--quiet", "--short", "HEAD"], in: directory, remote: false)
         let collector = OutputCollector(limit: 64 << 10)
-        let exit = try await ChildProcess.run(spec) { await collector.record($0) }
+        let exit = try await runWithDeadline(spec, action: "git symbolic-ref") { await collector.record($0) }
         guard exit.isSuccess else { return nil }
         let name = await collector.standardOutput.text.trimmingCharacters(in: .whitespacesAndNewlines)
         return name.isEmpty ? nil : name
@@ -144,27 +156,76 @@ public struct Git: Sendable {
             logger: logger)
     }
 
+    /// Runs one git command; returns its stdout.
+    /// - Parameter strict: Also fail when git reports an `error:` or `fatal:` line but exits 0, as it does when
+    ///   it reads around a damaged pack (used for mirrors, which are then made again).
     @discardableResult
     func run(
-        _ arguments: [String], in directory: String?, remote: Bool, action: String,
+        _ arguments: [String], in directory: String?, remote: Bool, action: String, strict: Bool = false,
         environment: [String: String?] = [:], logger: Logger
     ) async throws
         -> String
     {
+        let started = ContinuousClock.now
         var spec = processSpec(arguments, in: directory, remote: remote)
         for (key, value) in environment { spec.environment[key] = value }
         let collector = OutputCollector(limit: 1 << 20)
         let exit: ProcessExit
         do {
-            exit = try await ChildProcess.run(spec) { await collector.record($0) }
+            exit = try await runWithDeadline(spec, action: action) { await collector.record($0) }
         } catch let error as ChildProcess.LaunchError {
             throw Failure(description: "\(action): \(error.description)")
         }
         guard exit.isSuccess else {
             throw failure(action, exit: exit, stderr: await collector.standardError.text)
         }
-        logger.debug("git command finished", metadata: ["git.action": "\(action)"])
+        if strict {
+            let stderr = await collector.standardError.text
+            if stderr.split(whereSeparator: \.isNewline).contains(where: {
+                $0.hasPrefix("error: ") || $0.hasPrefix("fatal: ")
+            }) {
+                throw failure(action, exit: exit, stderr: stderr)
+            }
+        }
+        logger.debug(
+            "git command finished",
+            metadata: ["git.action": "\(action)", "duration": "\(ContinuousClock.now - started)"])
         return await collector.standardOutput.text
+    }
+
+    /// Runs `spec` to completion or until ``timeout``, whichever comes first.
+    ///
+    /// The deadline is watched beside the process, as a run's limits are: when it fires, the process task is
+    /// cancelled, which stops the whole process group (SIGTERM, SIGKILL after the grace), and this waits for
+    /// that before it throws.
+    /// - Throws: ``Failure`` with ``Failure/timedOut`` on expiry; `CancellationError` when the caller was
+    ///   cancelled; ``ChildProcess/LaunchError``.
+    func runWithDeadline(
+        _ spec: ProcessSpec, action: String, onEvent: @escaping @Sendable (ProcessOutputEvent) async -> Void
+    ) async throws -> ProcessExit {
+        let deadline = ContinuousClock.now + timeout
+        let exit: ProcessExit? = try await withThrowingTaskGroup(of: ProcessExit?.self) { group in
+            group.addTask { try await ChildProcess.run(spec, onEvent: onEvent) }
+            group.addTask {
+                // Short sleeps: a cancelled long sleep keeps its timer (and this task's memory) until its deadline.
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(until: min(deadline, .now + .seconds(1)), clock: .continuous)
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            if first == nil {
+                group.cancelAll()
+                // Wait until the process group has been stopped.
+                while let _ = try? await group.next() {}
+            }
+            return first
+        }
+        guard let exit else {
+            throw Failure(description: "\(action) timed out after \(ClaudeProcess.format(timeout))", timedOut: true)
+        }
+        return exit
     }
 
     func failure(_ action: String, exit: ProcessExit, stderr: String) -> Failure {

@@ -9,7 +9,7 @@ public struct IssueTask: Sendable {
     public let modelLabel: String?
     public let workspace: IssueWorkspace
     /// The claim comment's text and id: the runner edits it in place with the attempt's progress.
-    public let claimText: String
+    public var claimText: String
     public let claimCommentID: Int?
 
     public var attemptID: String { execution.id }
@@ -27,6 +27,9 @@ public struct IssueOutcome: Sendable, Equatable {
     /// The failure detail as recorded (sanitised, redacted).
     public var detail: String?
     public var commit: String?
+
+    /// The runner stopped before the attempt ended and reported nothing: the task goes back to its queue.
+    public var requeued = false
 
     public var completed: Bool { status == IssueAttemptStatus.completed }
 }

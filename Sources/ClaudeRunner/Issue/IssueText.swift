@@ -105,6 +105,20 @@ public enum IssueText {
     public static let resumeFallbackNote =
         "The previous Claude session could not be resumed, so this attempt started afresh with a new clone."
 
+    /// Whether `body` is the final comment of attempt `runID` (it carries its `Run ID`).
+    public static func isFinalComment(_ body: String?, runID: String) -> Bool {
+        guard let body else { return false }
+        return body.contains("Run ID: `\(runID)`")
+            && (body.hasPrefix("claude-runner finished this task.")
+                || body.hasPrefix("claude-runner failed to complete this task."))
+    }
+
+    /// What the tracking comment says when a task moved to another runner.
+    public static func movedNote(runner: String, delivery: TaskDelivery) -> String {
+        "\n\n> This task moved to runner `\(runner)` (delivery \(delivery.count) of \(delivery.maxDeliveries)): "
+            + "the runner that had it stopped before it finished, so the attempt starts again here."
+    }
+
     /// Whether `body` is one of the runner's own comments (claim, progress, outcome).
     public static func isRunnerComment(_ body: String?) -> Bool {
         guard let body else { return false }

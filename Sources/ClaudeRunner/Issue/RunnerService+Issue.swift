@@ -16,6 +16,9 @@ extension RunnerService {
         sink: (@Sendable (RunEvent) -> Void)? = nil
     ) async throws -> RunResult {
         try checkAccepting()
+        if let queue = durableQueue {
+            return try await runDurableIssue(request, queue: queue, transport: transport, logger: logger)
+        }
         guard let scheduler, scheduler.isAccepting else {
             throw RunnerError.unavailable("runner is shutting down; not accepting issue work")
         }
@@ -27,6 +30,7 @@ extension RunnerService {
         }
         let task = try await prepareIssue(request, transport: transport, logger: logger)
         if let sink { task.execution.progress.addSink(replay: true, sink) }
+        await task.execution.begin()
         var taskLogger = logger
         taskLogger[metadataKey: "run.id"] = "\(task.attemptID)"
         let accepted = scheduler.schedule { [self, taskLogger] in
@@ -119,7 +123,6 @@ extension RunnerService {
         logger.info(
             "issue accepted",
             metadata: ["run.id": "\(task.attemptID)", "model": "\(model ?? "")", "outcome": "claimed"])
-        await execution.begin()
         return task
     }
 
@@ -130,7 +133,9 @@ extension RunnerService {
     /// Ordering (spec section 12): the run slot is held only while the clone and Claude run; the attempt
     /// record and `state.json` hold their final values before the final comment is posted, and the lock is
     /// released right after it.
-    public func executeIssue(_ task: IssueTask, logger: Logger) async -> IssueOutcome {
+    /// - Parameter durable: The task came from a durable queue: when the runner stops before the attempt
+    ///   ends, nothing is reported (another delivery runs it) and the outcome says ``IssueOutcome/requeued``.
+    public func executeIssue(_ task: IssueTask, durable: Bool = false, logger: Logger) async -> IssueOutcome {
         var logger = logger
         logger[metadataKey: "run.id"] = "\(task.attemptID)"
         logger[metadataKey: "repo"] = "\(task.repo.fullName)"
@@ -145,13 +150,15 @@ extension RunnerService {
 
         guard !workspace.isSymlink else {
             let detail = "the issue task root is a symbolic link; refusing to use it"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
+            return await conclude(
+                task, record, .failed(IssueErrorType.execError, detail), lock: nil, durable: durable, logger: logger)
         }
         do {
             try workspace.createDirectories()
         } catch {
             let detail = "create state dir: \(error.localizedDescription)"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
+            return await conclude(
+                task, record, .failed(IssueErrorType.execError, detail), lock: nil, durable: durable, logger: logger)
         }
         do {
             if case .tookOver(let reason) = try workspace.acquireLock(attemptID: task.attemptID, now: startedAt) {
@@ -160,10 +167,12 @@ extension RunnerService {
         } catch let busy as IssueWorkspace.LockBusy {
             logger.warning("issue workspace locked", metadata: ["holder": "\(busy.holder.attemptID)"])
             return await conclude(
-                task, record, .failed(IssueErrorType.locked, busy.description), lock: nil, logger: logger)
+                task, record, .failed(IssueErrorType.locked, busy.description), lock: nil, durable: durable,
+                logger: logger)
         } catch {
             let detail = "lock issue workspace: \(error.localizedDescription)"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
+            return await conclude(
+                task, record, .failed(IssueErrorType.execError, detail), lock: nil, durable: durable, logger: logger)
         }
         // The attempt before this one, read before this one's records replace it in state.json.
         let previous = workspace.readState().flatMap { workspace.readAttempt($0.lastAttemptID) }
@@ -173,7 +182,8 @@ extension RunnerService {
         } catch {
             workspace.releaseLock(attemptID: task.attemptID)
             let detail = "write attempt: \(error.localizedDescription)"
-            return await conclude(task, record, .failed(IssueErrorType.execError, detail), lock: nil, logger: logger)
+            return await conclude(
+                task, record, .failed(IssueErrorType.execError, detail), lock: nil, durable: durable, logger: logger)
         }
         logger.info("issue run started", metadata: ["model": "\(task.model ?? "")"])
         let lock = IssueLockKeeper(workspace: workspace, attemptID: task.attemptID)
@@ -185,7 +195,7 @@ extension RunnerService {
                 group.addTask { await tracker.follow(events) }
             }
             let end = await attempt(task, previous: previous, logger: logger)
-            let outcome = await conclude(task, record, end, lock: lock, logger: logger)
+            let outcome = await conclude(task, record, end, lock: lock, durable: durable, logger: logger)
             await group.waitForAll()
             return outcome
         }
@@ -227,9 +237,10 @@ extension RunnerService {
         // A stale clone from an earlier attempt goes; the records stay.
         try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
         do {
-            try await git(for: task.repo).clone(
-                source: task.repo.cloneSource, into: workspace.repoDirectory, ref: task.ref, shallow: true,
-                logger: logger)
+            let prepared = try await prepareWorkspace(
+                repo: task.repo, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger)
+            task.execution.recordWorkspace(prepared)
+            logger.info("issue workspace ready", metadata: prepared.logMetadata)
         } catch let failure as Git.Failure {
             try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
             return .failed(IssueErrorType.cloneFailed, failure.description)
@@ -330,15 +341,17 @@ extension RunnerService {
     /// - Parameter lock: The attempt's lock; `nil` when the attempt ended before it held one (then
     ///   `state.json` is not this attempt's to write either).
     private func conclude(
-        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, lock: IssueLockKeeper?, logger: Logger
+        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, lock: IssueLockKeeper?,
+        durable: Bool = false, logger: Logger
     ) async -> IssueOutcome {
         await Task { [self] in
-            await concludeUncancelled(task, record, end, lock: lock, logger: logger)
+            await concludeUncancelled(task, record, end, lock: lock, durable: durable, logger: logger)
         }.value
     }
 
     private func concludeUncancelled(
-        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, lock: IssueLockKeeper?, logger: Logger
+        _ task: IssueTask, _ record: IssueAttemptRecord, _ end: AttemptEnd, lock: IssueLockKeeper?, durable: Bool,
+        logger: Logger
     ) async -> IssueOutcome {
         let workspace = task.workspace
         let execution = task.execution
@@ -387,6 +400,23 @@ extension RunnerService {
         }
         record.reported = false
         finish(&record, workspace: workspace, writeState: lock != nil, logger: logger)
+
+        if durable, errorType == IssueErrorType.interrupted {
+            // The task goes back to the queue: another runner runs it and reports it, once.
+            record.reported = true
+            finish(&record, workspace: workspace, writeState: lock != nil, logger: logger)
+            await execution.finish(
+                RunResult(
+                    id: task.attemptID, output: "", error: sanitizedDetail, status: RunStatus.interrupted.rawValue),
+                status: .interrupted, exitCode: claudeOutcome?.exitCode)
+            lock?.release()
+            logger.warning(
+                "issue attempt interrupted; its task goes back to the queue", metadata: ["outcome": "requeued"])
+            var outcome = IssueOutcome(
+                status: record.status, errorType: record.errorType, detail: record.errorDetail, commit: record.commit)
+            outcome.requeued = true
+            return outcome
+        }
 
         // The run's Result and its last event.
         let finalStatus: RunStatus = errorType == nil ? .completed : (status == .completed ? .failed : status)
@@ -521,7 +551,7 @@ extension RunnerService {
 
     /// A claim that stopped half way (`agent-ready` already removed) must not leave the issue looking
     /// claimed with nothing running: mark it failed, best effort (GitHub may still be failing).
-    private func reportFailedClaim(repo: String, number: Int, message: String, logger: Logger) async {
+    func reportFailedClaim(repo: String, number: Int, message: String, logger: Logger) async {
         guard let github else { return }
         do {
             try await github.addLabels([IssueLabels.failed], repo: repo, number: number, logger: logger)

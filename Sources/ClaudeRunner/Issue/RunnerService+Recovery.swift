@@ -18,8 +18,11 @@ extension RunnerService {
     /// An attempt whose lock is held by a live process that is not this one (another runner sharing
     /// `workDir`) and is younger than the lock lifetime is left alone.
     /// - Returns: The task ids that were recovered.
+    ///
+    /// With durable tasks (`durable`), an interrupted attempt's task is back in the queue, so recovery only
+    /// clears this runner's stale lock and local records: another runner runs the task and reports it.
     @discardableResult
-    public func recoverInterruptedIssues(logger: Logger) async -> [String] {
+    public func recoverInterruptedIssues(durable: Bool = false, logger: Logger) async -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: config.workDir)) ?? []
         var recovered: [String] = []
         for entry in entries.sorted() where entry.hasPrefix("gh-issue-") {
@@ -33,7 +36,10 @@ extension RunnerService {
                 continue
             }
             if state.lastStatus == IssueAttemptStatus.running {
-                await recover(workspace, state: state, logger: logger)
+                await recover(workspace, state: state, report: !durable, logger: logger)
+                recovered.append(workspace.taskID)
+            } else if durable, workspace.readLock()?.attemptID == state.lastAttemptID {
+                try? FileManager.default.removeItem(atPath: workspace.lockFile)
                 recovered.append(workspace.taskID)
             } else if let holder = workspace.readLock(), holder.attemptID == state.lastAttemptID {
                 // The attempt's records are final but its runner died before it released the lock (and
@@ -45,7 +51,7 @@ extension RunnerService {
         return recovered
     }
 
-    private func recover(_ workspace: IssueWorkspace, state: IssueTaskState, logger: Logger) async {
+    private func recover(_ workspace: IssueWorkspace, state: IssueTaskState, report: Bool, logger: Logger) async {
         var logger = logger
         logger[metadataKey: "run.id"] = "\(state.lastAttemptID)"
         logger[metadataKey: "repo"] = "\(state.repo)"
@@ -81,7 +87,7 @@ extension RunnerService {
         try? FileManager.default.removeItem(atPath: workspace.lockFile)
         logger.warning("recovered an interrupted issue attempt", metadata: ["outcome": "interrupted"])
 
-        guard let github else { return }
+        guard report, let github else { return }
         do {
             try await github.addLabels(
                 [IssueLabels.failed], repo: state.repo, number: state.issueNumber, logger: logger)

@@ -52,11 +52,7 @@ public struct RunRecord: Codable, Sendable, Equatable, Identifiable {
     public typealias Status = RunStatus
 
     /// Where a run's workspace came from.
-    public enum WorkspaceSource: String, Codable, Sendable, CaseIterable {
-        case mirror
-        case newMirror = "new_mirror"
-        case clone
-    }
+    public typealias WorkspaceSource = ClaudeRunner.WorkspaceSource
 
     /// Tokens a run used, as Claude reports them.
     public struct Usage: Codable, Sendable, Equatable {

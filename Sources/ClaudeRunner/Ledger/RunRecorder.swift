@@ -24,7 +24,8 @@ final class RunRecorder: Sendable {
     var current: RunRecord { record.withLock { $0 } }
 
     func queued() async {
-        await write("record queued run") { try await $0.insert($1) }
+        // `save`, not `insert`: a redelivered task comes back with its attempt id.
+        await write("record queued run") { try await $0.save($1) }
     }
 
     func running() async {

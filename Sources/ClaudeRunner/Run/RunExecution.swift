@@ -56,7 +56,7 @@ public final class RunExecution: Sendable {
 
     /// The run becomes active (it can be followed and cancelled by id), enters the ledger as `queued`, and
     /// its transcript starts.
-    func begin() async {
+    public func begin() async {
         service.activeRuns.add(self)
         guard let recorder else { return }
         transcriptTask.withLock { $0 = Task { await recorder.transcript.run() } }

@@ -43,7 +43,31 @@ public enum RunMetrics {
         }
         sample(runsInFlight: 0, runsQueued: 0)
         Gauge(label: "claude_runner_nats_connected").record(0)
+        for source in WorkspaceSource.allCases {
+            _ = Timer(label: "claude_runner_workspace_seconds", dimensions: [("source", source.rawValue)])
+        }
         _ = Counter(label: "claude_runner_nats_reconnects_total")
+    }
+
+    /// A durable task came back for another delivery (its runner died or stopped).
+    static func taskRedelivered() {
+        Counter(label: "claude_runner_tasks_redelivered_total").increment()
+    }
+
+    /// Tasks waiting in the durable queue (from the consumer's info).
+    public static func tasksPending(_ count: Int) {
+        Gauge(label: "claude_runner_tasks_pending").record(count)
+    }
+
+    /// A run's workspace is ready (spec section 13): how long it took, by where it came from.
+    static func workspacePrepared(source: WorkspaceSource, duration: Duration) {
+        Timer(label: "claude_runner_workspace_seconds", dimensions: [("source", source.rawValue)]).recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    /// The bytes the repository mirrors take on disk now.
+    static func mirrorBytes(_ bytes: Int) {
+        Gauge(label: "claude_runner_mirror_bytes").record(bytes)
     }
 
     /// One answer from GitHub's REST API (`status` 0: no answer, the call failed on the way).

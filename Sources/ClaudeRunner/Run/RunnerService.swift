@@ -12,6 +12,8 @@ public final class RunnerService: Sendable {
     public let config: RunnerConfig
     public let redactor: Redactor
     let git: Git
+    /// The repository mirrors behind warm workspaces; `nil` with `git.mirrors: false`.
+    let mirrors: MirrorCache?
     let claude: ClaudeProcess
     let github: GitHubClient?
     let scheduler: (any IssueScheduler)?
@@ -26,6 +28,16 @@ public final class RunnerService: Sendable {
     public let runnerName: String
     /// `limits.dailyBudgetUSD` and what was spent today.
     public let budget: DailyBudget
+    private let durable = Mutex<(any DurableIssueQueue)?>(nil)
+
+    /// The durable queue claimed issue tasks go to (JetStream), when there is one.
+    public var durableQueue: (any DurableIssueQueue)? { durable.withLock { $0 } }
+
+    /// From now on, claimed issue tasks go to `queue` (and are run by whichever runner takes them from it)
+    /// instead of this runner's background work.
+    public func useDurableQueue(_ queue: any DurableIssueQueue) {
+        durable.withLock { $0 = queue }
+    }
     let claudeVersion = ClaudeVersionCache()
     private let accepting = Mutex(true)
 
@@ -56,8 +68,10 @@ public final class RunnerService: Sendable {
         self.redactor = redactor
         self.git = Git(
             allowedProtocols: config.git.allowedProtocols, redactor: redactor,
-            terminationGrace: config.terminationGrace
+            terminationGrace: config.terminationGrace, timeout: config.git.timeout
         )
+        let mirrors = MirrorCache(root: config.mirrorDirectory, maxBytes: config.git.mirrorMaxBytes, logger: logger)
+        self.mirrors = config.git.mirrors ? mirrors : nil
         self.claude = ClaudeProcess(config: config, redactor: redactor)
         self.github = config.github.token.flatMap { token in
             token.isEmpty ? nil : GitHubClient(baseURL: config.github.baseURL, token: token, httpClient: httpClient)
@@ -202,13 +216,13 @@ public final class RunnerService: Sendable {
             }
             let (result, status, exitCode) = try await execution.cancellable { [self, logger] in
                 try await execution.withSlot {
-                    logger.info("run started")
                     if let repo = prepared.repo {
                         let workspace = (config.workDir as NSString).appendingPathComponent(execution.id)
                         defer { try? FileManager.default.removeItem(atPath: workspace) }
                         return try await runInClone(
                             request, repo: repo, execution: execution, workspace: workspace, logger: logger)
                     }
+                    logger.info("run started")
                     return try await runClaude(
                         ClaudeInvocation.run(prompt: ReviewPrompt.build(request, diffWritten: false), config: config),
                         execution: execution, in: config.workDir, logger: logger)
@@ -236,15 +250,17 @@ public final class RunnerService: Sendable {
         _ request: RunRequest, repo: RepoReference, execution: RunExecution, workspace: String, logger: Logger
     ) async throws -> (RunResult, RunStatus, Int32?) {
         let baseRef = request.baseRef.nonEmpty
+        let prepared: PreparedWorkspace
         do {
-            try await git(for: repo).clone(
-                source: repo.cloneSource, into: workspace, ref: request.ref.nonEmpty, shallow: baseRef == nil,
-                logger: logger)
+            prepared = try await prepareWorkspace(
+                repo: repo, into: workspace, ref: request.ref.nonEmpty, shallow: baseRef == nil, logger: logger)
         } catch let failure as Git.Failure {
             try? FileManager.default.removeItem(atPath: workspace)
             logger.warning("clone failed", metadata: ["outcome": "clone failed"])
             throw RunnerError.failed(failure.description)
         }
+        execution.recordWorkspace(prepared)
+        logger.info("run started", metadata: prepared.logMetadata)
         var diffWritten = false
         if let baseRef {
             do {
