@@ -83,7 +83,9 @@ extension HTTPRunnerClient: RunControlClient {
         }
         var target = "\(base)/api/\(path)"
         if !query.isEmpty {
-            target += "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.percentEncoded($0.value))" }
+            target +=
+                "?"
+                + query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.percentEncoded($0.value))" }
                 .joined(separator: "&")
         }
         var request = HTTPClientRequest(url: target)

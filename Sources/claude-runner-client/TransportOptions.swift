@@ -18,6 +18,14 @@ struct TransportOptions: ParsableArguments {
         String?
     @Option(parsing: .unconditional, help: "HTTP endpoint URL (env: ENDPOINT)") var endpoint: String?
     @Option(
+        name: .customLong("nats-wait"), parsing: .unconditional,
+        help: """
+            How long run-control commands wait for the edge's runners over NATS: runs and usage gather answers \
+            this long, show, logs and cancel wait up to twice that for the runner that has the run \
+            (env: NATS_WAIT, default: 1s)
+            """)
+    var natsWait: String?
+    @Option(
         name: .customLong("token-file"), parsing: .unconditional,
         help: "File holding the HTTP bearer token (env CLAUDE_RUNNER_TOKEN holds the token itself)")
     var tokenFile: String?
@@ -56,7 +64,14 @@ struct TransportOptions: ParsableArguments {
         case .http(var client):
             client.timeout = .seconds(60)
             return client
-        case .nats(let client):
+        case .nats(var client):
+            if let text = environment.value(natsWait, "NATS_WAIT") {
+                guard let wait = ConfigDuration.parse(text), wait > .zero else {
+                    throw fail("invalid --nats-wait \"\(text)\": expected a duration such as 1s or 500ms")
+                }
+                client.gatherWindow = wait
+                client.findTimeout = wait * 2
+            }
             return client
         }
     }

@@ -1,6 +1,8 @@
 import ClaudeRunner
 import ClaudeRunnerTesting
 import Foundation
+import NATS
+import NIOCore
 import Testing
 
 #if canImport(Glibc)
@@ -21,7 +23,9 @@ struct RunControlBinaryTests {
         return path
     }
 
-    static func startRunner(_ fixture: RunnerFixture, nats: String, edge: String, name: String) async throws
+    static func startRunner(
+        _ fixture: RunnerFixture, nats: String, edge: String, name: String
+    ) async throws
         -> RunningProcess
     {
         let path = try natsConfig(fixture, edge: edge, name: name)
@@ -53,6 +57,8 @@ struct RunControlBinaryTests {
         let runnerB = try await Self.startRunner(b, nats: nats.url, edge: edge, name: "runner-b")
         defer { Task { await runnerB.stop() } }
         let via = ["--edge-id", edge, "--nats-url", nats.url]
+        // Run-control commands wait longer than the default second for the runners: the machine may be busy.
+        let control = via + ["--nats-wait", "3s"]
 
         // The queue group spreads runs at random: send until each runner has done two.
         var sent = 0
@@ -64,7 +70,7 @@ struct RunControlBinaryTests {
         }
         #expect(a.claude.callCount >= 2 && b.claude.callCount >= 2, "the runs did not spread over both runners")
 
-        let listed = try await Self.client(["runs", "--json", "--limit", "500"] + via)
+        let listed = try await Self.client(["runs", "--json", "--limit", "500"] + control)
         #expect(listed.exit == .exited(0), "\(listed.standardError)")
         let runs = try JSONDecoder().decode(RunList.self, from: Data(listed.standardOutput.utf8)).runs
         #expect(runs.count == sent)
@@ -73,46 +79,79 @@ struct RunControlBinaryTests {
         #expect(runs.filter { $0.runner == "runner-b" }.count == b.claude.callCount)
         #expect(runs.allSatisfy { $0.status == .completed && $0.transport == .nats })
 
-        let table = try await Self.client(["runs"] + via)
+        let table = try await Self.client(["runs"] + control)
         let rows = Self.lines(table.standardOutput)
         #expect(rows.count == sent + 1)
         #expect(rows.first?.hasPrefix("ID ") == true)
         #expect(rows.first?.contains("RUNNER") == true)
         #expect(rows.dropFirst().contains { $0.hasSuffix("runner-a") })
         #expect(rows.dropFirst().contains { $0.hasSuffix("runner-b") })
-        let newest = try await Self.client(["runs", "--json", "--limit", "3"] + via)
+        let newest = try await Self.client(["runs", "--json", "--limit", "3"] + control)
         let newestRuns = try JSONDecoder().decode(RunList.self, from: Data(newest.standardOutput.utf8)).runs
         #expect(newestRuns.map(\.id) == Array(runs.prefix(3).map(\.id)))
 
         let onB = try #require(runs.first { $0.runner == "runner-b" })
-        let show = try await Self.client(["show", onB.id] + via)
+        let show = try await Self.client(["show", onB.id] + control)
         #expect(show.exit == .exited(0), "\(show.standardError)")
         #expect(Self.lines(show.standardOutput).contains { $0.hasPrefix("runner:") && $0.hasSuffix(" runner-b") })
         #expect(Self.lines(show.standardOutput).contains { $0.hasPrefix("status:") && $0.hasSuffix(" completed") })
-        let shown = try await Self.client(["show", onB.id, "--json"] + via)
+        let shown = try await Self.client(["show", onB.id, "--json"] + control)
         let record = try JSONDecoder().decode(RunRecord.self, from: Data(shown.standardOutput.utf8))
         #expect(record.id == onB.id)
         #expect(record.runner == "runner-b")
         #expect(record.costUSD == 0.01)
 
-        let logs = try await Self.client(["logs", onB.id] + via)
+        let logs = try await Self.client(["logs", onB.id] + control)
         #expect(logs.exit == .exited(0), "\(logs.standardError)")
         let logLines = Self.lines(logs.standardOutput)
         #expect(logLines.count == 3)
         #expect(logLines.first?.contains("started") == true)
         #expect(logLines.last?.hasSuffix("done  $0.0100") == true)
 
-        let usage = try await Self.client(["usage", "--json"] + via)
+        let usage = try await Self.client(["usage", "--json"] + control)
         #expect(usage.exit == .exited(0), "\(usage.standardError)")
         let report = try JSONDecoder().decode(UsageReport.self, from: Data(usage.standardOutput.utf8))
         #expect(report.total.runs == sent)
         #expect(abs(report.total.costUSD - Double(sent) * 0.01) < 1e-9)
-        let usageTable = try await Self.client(["usage", "--by", "kind"] + via)
+        let usageTable = try await Self.client(["usage", "--by", "kind"] + control)
         #expect(usageTable.standardOutput.contains("runners: runner-a, runner-b"))
         #expect(Self.lines(usageTable.standardOutput).contains { $0.hasPrefix("run ") && $0.contains("$") })
         #expect(Self.lines(usageTable.standardOutput).last?.hasPrefix("TOTAL  \(sent) ") == true)
 
-        let finished = try await Self.client(["cancel", onB.id] + via)
+        // On the wire: list and usage get one reply per runner, each naming it; get and cancel of b's run
+        // get exactly one reply, from b (a stays silent).
+        let onA = try #require(runs.first { $0.runner == "runner-a" })
+        try await NATSIntegrationTests.withClient(nats.url) { client in
+            func subject(_ name: String) -> String { "edges.\(edge).claude-runner.\(name)" }
+            func replies(_ name: String, _ body: String) async throws -> [[String: Any]] {
+                let messages = try await NATSRunControlTests.replies(
+                    client, name, body, subject: subject(name), window: .seconds(2))
+                return try messages.map { message in
+                    #expect(
+                        message.headers?["Nats-Service-Error-Code"] == nil,
+                        "\(message.headers?["Nats-Service-Error"] ?? "")")
+                    return try NATSRunControlTests.json(message)
+                }
+            }
+            let lists = try await replies("runs.list", #"{"limit": 500}"#)
+            #expect(Set(lists.compactMap { $0["runner"] as? String }) == ["runner-a", "runner-b"])
+            #expect(lists.count == 2)
+            let usages = try await replies("runs.usage", #"{"by": "kind"}"#)
+            #expect(usages.compactMap { $0["runner"] as? String }.sorted() == ["runner-a", "runner-b"])
+            for owned in [onA, onB] {
+                let got = try await replies("runs.get", #"{"id": "\#(owned.id)"}"#)
+                #expect(got.count == 1)
+                #expect(got.first?["runner"] as? String == owned.runner)
+                #expect(got.first?["id"] as? String == owned.id)
+            }
+            let conflicts = try await NATSRunControlTests.replies(
+                client, "runs.cancel", #"{"id": "\#(onA.id)"}"#, subject: subject("runs.cancel"), window: .seconds(2))
+            #expect(conflicts.count == 1)
+            #expect(conflicts.first?.headers?["Nats-Service-Error-Code"] == "409")
+            #expect(conflicts.first?.headers?["Nats-Service-Error"] == "run \(onA.id) has already ended: completed")
+        }
+
+        let finished = try await Self.client(["cancel", onB.id] + control)
         #expect(finished.exit == .exited(1))
         #expect(finished.standardError == "claude-runner-client: run \(onB.id) has already ended: completed\n")
         let unknown = ULID().description
@@ -120,8 +159,12 @@ struct RunControlBinaryTests {
         #expect(missing.exit == .exited(1))
         #expect(missing.standardError == "claude-runner-client: run not found: \(unknown)\n")
 
-        // Runner b's claude turns slow: a run that lands on b is followed and cancelled through the edge.
-        _ = try FakeClaude(in: b.directory.appending("fake"), ["OUTPUT": "slow b", "DELAY": "60"])
+        // A run that lands on b is followed and cancelled through the edge.
+        // Runner b's claude turns slow: it prints its init event, then works on without printing (as the
+        // real CLI does in stream-json mode), so the run's Result knows it was cancelled.
+        let initFile = b.directory.appending("init.jsonl")
+        try ProgressTests.session[0].write(toFile: initFile, atomically: true, encoding: .utf8)
+        _ = try FakeClaude(in: b.directory.appending("fake"), ["EVENTS_FILE": initFile, "HANG_AFTER": "60"])
         var slow: RunningProcess?
         for attempt in 0..<20 where slow == nil {
             let before = b.claude.callCount
@@ -138,17 +181,17 @@ struct RunControlBinaryTests {
         let slowClient = try #require(slow, "no run landed on runner b")
         try await b.claude.waitUntilStarted()
         let slowClaude = try #require(b.claude.processID)
-        let running = try await Self.client(["runs", "--status", "running", "--json"] + via)
+        let running = try await Self.client(["runs", "--status", "running", "--json"] + control)
         let live = try JSONDecoder().decode(RunList.self, from: Data(running.standardOutput.utf8)).runs
         #expect(live.count == 1)
         let liveRun = try #require(live.first)
         #expect(liveRun.runner == "runner-b")
 
-        let follower = RunningProcess(Binaries.client, ["logs", liveRun.id, "--follow"] + via)
+        let follower = RunningProcess(Binaries.client, ["logs", liveRun.id, "--follow"] + control)
         try await eventually(timeout: .seconds(30), "the follower to print the started event") {
             await follower.standardOutput.contains("started")
         }
-        let cancel = try await Self.client(["cancel", liveRun.id] + via)
+        let cancel = try await Self.client(["cancel", liveRun.id] + control)
         #expect(cancel.exit == .exited(0), "\(cancel.standardError)")
         #expect(cancel.standardOutput == "cancelling run \(liveRun.id)\n")
         #expect(try await within(.seconds(30), "the slow client") { try await slowClient.exit } == .exited(1))
@@ -157,7 +200,7 @@ struct RunControlBinaryTests {
         try await eventually(timeout: .seconds(10), "the cancelled run's claude to be gone") {
             !processIsAlive(slowClaude)
         }
-        let after = try await Self.client(["show", liveRun.id, "--json"] + via)
+        let after = try await Self.client(["show", liveRun.id, "--json"] + control)
         let cancelled = try JSONDecoder().decode(RunRecord.self, from: Data(after.standardOutput.utf8))
         #expect(cancelled.status == .cancelled)
         #expect(cancelled.runner == "runner-b")
@@ -209,12 +252,36 @@ struct RunControlBinaryTests {
             !processIsAlive(claude)
         }
 
-        let listed = try await Self.client(["runs", "--json"] + via)
+        let listed = try await Self.client(["runs", "--json", "--nats-wait", "3s"] + via)
         let runs = try JSONDecoder().decode(RunList.self, from: Data(listed.standardOutput.utf8)).runs
         #expect(runs.count == 3)
         #expect(runs.allSatisfy { $0.status == .cancelled && $0.runner == "solo" }, "\(runs.map(\.status))")
         await runner.stop()
         await nats.shutdown()
+    }
+
+    @Test("an HTTP client interrupted by SIGINT closes its connection and so cancels its run")
+    func httpClientInterrupted() async throws {
+        let fixture = try RunnerFixture("http-interrupted", claudeBehaviour: ["OUTPUT": "never", "DELAY": "120"])
+        defer { fixture.directory.remove() }
+        let server = try await fixture.startServer()
+        defer { Task { await server.process.stop() } }
+        let via = ["--transport", "http", "--endpoint", server.endpoint]
+
+        let client = RunningProcess(Binaries.client, via + ["--prompt", "slow"])
+        try await fixture.claude.waitUntilStarted()
+        let claude = try #require(fixture.claude.processID)
+        client.signal(SIGINT)
+        _ = try await within(.seconds(30), "the interrupted client") { try await client.exit }
+        try await eventually(timeout: .seconds(15), "the abandoned run's claude to be gone") {
+            !processIsAlive(claude)
+        }
+        try await eventually(timeout: .seconds(10), "the run to be recorded cancelled") {
+            let listed = try? await Self.client(["runs", "--json"] + via)
+            let runs = listed.flatMap { try? JSONDecoder().decode(RunList.self, from: Data($0.standardOutput.utf8)) }
+            return runs?.runs.count == 1 && runs?.runs.first?.status == .cancelled
+        }
+        await server.process.stop()
     }
 
     @Test("the subcommands over HTTP: table and JSON, bearer token, errors; the flag-only run form unchanged")
@@ -233,8 +300,11 @@ struct RunControlBinaryTests {
         #expect(first.exit == .exited(0), "\(first.standardError)")
         #expect(first.standardOutput == "over http")
         let second = try await Self.client(
-            ["run", "--prompt", "two", "--json"], environment: ["TRANSPORT": "http", "ENDPOINT": server.endpoint,
-            "CLAUDE_RUNNER_TOKEN": token])
+            ["run", "--prompt", "two", "--json"],
+            environment: [
+                "TRANSPORT": "http", "ENDPOINT": server.endpoint,
+                "CLAUDE_RUNNER_TOKEN": token,
+            ])
         #expect(second.exit == .exited(0), "\(second.standardError)")
         let secondID = try JSONDecoder().decode(RunResult.self, from: Data(second.standardOutput.utf8)).id
 
@@ -242,7 +312,10 @@ struct RunControlBinaryTests {
         #expect(table.exit == .exited(0), "\(table.standardError)")
         let rows = Self.lines(table.standardOutput)
         #expect(rows.count == 3)
-        #expect(rows.first?.split(separator: " ", omittingEmptySubsequences: true).prefix(4) == ["ID", "KIND", "STATUS", "REPO"])
+        #expect(
+            rows.first?.split(separator: " ", omittingEmptySubsequences: true).prefix(4) == [
+                "ID", "KIND", "STATUS", "REPO",
+            ])
         #expect(rows[1].hasPrefix(secondID + "  run   completed  –"))
         #expect(rows.dropFirst().allSatisfy { $0.contains("$0.0100") && $0.hasSuffix("http-runner") })
 

@@ -17,7 +17,8 @@ struct RunTableTests {
     @Test("runs: aligned columns, dashes for what is unknown, durations in s, m and h")
     func runsTable() {
         let table = RunTable.runs([
-            Self.record("01KQHE6Y40AAAAAAAAAAAAAAAA", status: .completed, duration: 12_900, cost: 0.0162, repo: "acme/w"),
+            Self.record(
+                "01KQHE6Y40AAAAAAAAAAAAAAAA", status: .completed, duration: 12_900, cost: 0.0162, repo: "acme/w"),
             Self.record("01KQHE6Y40BBBBBBBBBBBBBBBB", status: .running, duration: nil, cost: nil, repo: nil),
             Self.record("01KQHE6Y40CCCCCCCCCCCCCCCC", status: .failed, duration: 245_000, cost: 1.5, repo: "acme/w"),
             Self.record("01KQHE6Y40DDDDDDDDDDDDDDDD", status: .timeout, duration: 3_720_000, cost: 0, repo: "a/b"),
@@ -36,7 +37,8 @@ struct RunTableTests {
     @Test("show: field: value lines in the API's order; usage: rows, then the total")
     func showAndUsage() throws {
         let shown = RunTable.show(
-            Self.record("01KQHE6Y40AAAAAAAAAAAAAAAA", status: .completed, duration: 12_900, cost: 0.0162, repo: "acme/w"))
+            Self.record(
+                "01KQHE6Y40AAAAAAAAAAAAAAAA", status: .completed, duration: 12_900, cost: 0.0162, repo: "acme/w"))
         #expect(
             shown == """
                 id:          01KQHE6Y40AAAAAAAAAAAAAAAA
