@@ -44,7 +44,7 @@ struct ExampleConfigTests {
             // Spec section 13.
             "mirrors", "mirrorDir", "mirrorMaxBytes", "timeout",
             // Spec section 11.
-            "ledger", "enabled", "path", "retention", "maxTranscriptBytes",
+            "ledger", "enabled", "path", "retention", "maxTranscriptBytes", "dailyBudgetUSD",
         ] {
             #expect(keys.contains(key), "config.example.yaml does not mention \(key)")
         }
