@@ -27,16 +27,21 @@ struct JetStreamTaskTests {
 
         /// Sends `run-issue` for issue `number` through NATS (any runner of the edge takes the request).
         func trigger(_ number: Int) async throws -> RunResult {
-            let output = try await Command.output(
+            let output = try await request(number)
+            guard output.exit == .exited(0) else {
+                throw Command.Failure(description: "run-issue \(number) failed: \(output.standardError)")
+            }
+            return RunResult(id: "", output: output.standardOutput)
+        }
+
+        /// The client's exit, output and error output for `run-issue` on issue `number`, whatever the answer.
+        func request(_ number: Int) async throws -> Command.Output {
+            try await Command.output(
                 Binaries.client,
                 [
                     "--transport", "nats", "--nats-url", nats.url, "--edge-id", JetStreamTaskTests.edge, "--event",
                     "issue", "--repo", git.remote, "--issue-number", "\(number)",
                 ])
-            guard output.exit == .exited(0) else {
-                throw Command.Failure(description: "run-issue \(number) failed: \(output.standardError)")
-            }
-            return RunResult(id: "", output: output.standardOutput)
         }
 
         func finalComments(_ number: Int) async -> [String] {
@@ -75,8 +80,11 @@ struct JetStreamTaskTests {
     }
 
     /// `count` runners on one JetStream server; each with its own config directory, workDir and fake claude.
+    /// - Parameter prepare: Runs once the server, the fake GitHub and the repository are there, before the
+    ///   first runner starts (to make the stream or the consumer as someone else would).
     func withCluster(
         runners count: Int, issues: [Int], claude: [String: String], ackWait: String = "5s", maxDeliver: Int = 3,
+        prepare: (@Sendable (NATSServerProcess, FakeGitHub, GitFixture) async throws -> Void)? = nil,
         _ body: @escaping @Sendable (Cluster) async throws -> Void
     ) async throws {
         let nats = try await NATSServerProcess.start(jetStream: true)
@@ -90,6 +98,7 @@ struct JetStreamTaskTests {
         defer { root.remove() }
         let git = try await GitFixture.make(in: root.appending("remotes"))
         try await github.serve { url in
+            try await prepare?(nats, github, git)
             var runners: [(RunnerFixture, RunningProcess)] = []
             for index in 0..<count {
                 let fixture = try RunnerFixture("js-\(index)", claudeBehaviour: claude)

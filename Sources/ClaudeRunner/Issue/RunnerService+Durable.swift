@@ -6,9 +6,14 @@ import Logging
 /// per attempt.
 extension RunnerService {
     /// Claims the issue, puts the task in the queue and answers once the queue has stored it.
+    ///
+    /// A queue without room (a full stream) is an `.unavailable` error before the claim, so the issue stays
+    /// as it was. Should the queue refuse the task after the claim all the same (it filled up in between),
+    /// the claim is reported failed on the issue and the answer keeps the queue's error kind.
     func runDurableIssue(
         _ request: RunIssueRequest, queue: any DurableIssueQueue, transport: RunTransport, logger: Logger
     ) async throws -> RunResult {
+        try await queue.checkRoom()
         let task = try await prepareIssue(request, transport: transport, logger: logger)
         let message = IssueTaskMessage(
             request: request, attemptID: task.attemptID, claimCommentID: task.claimCommentID, model: task.model,
@@ -17,10 +22,11 @@ extension RunnerService {
         do {
             try await queue.enqueue(message)
         } catch {
-            let reason = "queue the task: \(redactor.redact("\(error)"))"
+            let reason =
+                "queue the task: \(redactor.redact("\(error)")); the claim was reported failed on the issue"
             await reportFailedClaim(
                 repo: task.repo.fullName, number: task.issue.number, message: reason, logger: logger)
-            throw RunnerError.failed(reason)
+            throw RunnerError((error as? RunnerError)?.kind ?? .failed, reason)
         }
         logger.info("issue task queued", metadata: ["run.id": "\(task.attemptID)"])
         return task.acceptedResult
