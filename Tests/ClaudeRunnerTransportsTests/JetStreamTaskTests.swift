@@ -187,6 +187,44 @@ struct JetStreamTaskTests {
         }
     }
 
+    @Test(
+        "a runner frozen beyond the ack wait: the task moves, and the thawed runner stops without a second final comment"
+    )
+    func frozenRunner() async throws {
+        try await withCluster(runners: 2, issues: [22], claude: ["DELAY": "12", "OUTPUT": "done"]) { cluster in
+            _ = try await cluster.trigger(22)
+            let busy = try await within(.seconds(60), "a runner taking the task") {
+                while true {
+                    if let index = cluster.runners.firstIndex(where: { $0.fixture.claude.wasCalled }) { return index }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let other = 1 - busy
+            // Frozen, it sends no acknowledgements (as when NATS is out of reach); its Claude goes on.
+            cluster.runners[busy].process.signal(SIGSTOP)
+            do {
+                try await eventually(timeout: .seconds(60), "the task redelivered to the other runner") {
+                    cluster.runners[other].fixture.claude.wasCalled
+                }
+            } catch {
+                cluster.runners[busy].process.signal(SIGCONT)
+                throw error
+            }
+            cluster.runners[busy].process.signal(SIGCONT)
+            try await cluster.runners[busy].process.waitFor("another runner has its task", timeout: .seconds(60))
+            try await eventually(timeout: .seconds(120), "the final comment") {
+                await cluster.finalComments(22).count >= 1
+            }
+            try await Task.sleep(for: .seconds(3))
+            #expect(await cluster.finalComments(22).count == 1)
+            #expect(await cluster.finalComments(22).first?.hasPrefix("claude-runner finished this task.") == true)
+            let claimID = try #require(await cluster.github.commentID(repo: Self.repo, number: 22, index: 0))
+            let claim = try #require(await cluster.github.comment(id: claimID))
+            #expect(claim.contains("This task moved to runner `runner-\(other)` (delivery 2 of 3)"), "\(claim)")
+            #expect(try await streamMessages(cluster.nats.url) == 0)
+        }
+    }
+
     @Test("the NATS server restarted mid-task: the store keeps the task, the run goes on, one final comment")
     func natsRestart() async throws {
         try await withCluster(runners: 1, issues: [31], claude: ["DELAY": "10", "OUTPUT": "done"]) { cluster in

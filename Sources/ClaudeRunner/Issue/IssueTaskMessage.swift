@@ -75,6 +75,9 @@ public enum DeliveredTaskOutcome: Sendable, Equatable {
     case alreadyReported
     /// The runner stopped before the attempt ended; nothing was reported: another delivery runs it.
     case requeue
+    /// This delivery is not the task's current one (another runner took it over while this one could not
+    /// acknowledge it, or this runner is still running an earlier delivery): left alone, reported by the other.
+    case superseded
     /// The message cannot be a task (bad JSON, a repo that fails validation): never run, never redelivered.
     case invalid(String)
 }

@@ -265,7 +265,7 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
         let delivery = TaskDelivery(count: message.metadata.deliveryCount, maxDeliveries: settings.maxDeliver)
         let taskLogger = logger
         let outcome: DeliveredTaskOutcome = await withTaskGroup(of: DeliveredTaskOutcome?.self) { group in
-            group.addTask { await self.keepInProgress(message) }
+            group.addTask { await self.keepInProgress(message, attemptID: task.attemptID, logger: taskLogger) }
             group.addTask { await self.runner.executeDelivered(task, delivery: delivery, logger: taskLogger) }
             var outcome: DeliveredTaskOutcome = .requeue
             while let next = await group.next() {
@@ -288,6 +288,10 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
                 try await message.ackSync()
             case .requeue:
                 try message.nak()
+            case .superseded:
+                // The task's current delivery is another runner's (or this runner's earlier one): theirs to
+                // acknowledge.
+                break
             case .invalid(let reason):
                 logger.error(
                     "an invalid task was terminated", metadata: ["run.id": "\(task.attemptID)", "error": "\(reason)"])
@@ -301,12 +305,25 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
 
     /// `+WPI` every third of the ack wait (at least a second apart) until cancelled; through NATS outages
     /// too (the client buffers while reconnecting).
-    private func keepInProgress(_ message: JetStreamMessage) async -> DeliveredTaskOutcome? {
+    ///
+    /// When no acknowledgement reached the server for longer than the ack wait (NATS out of reach, the process
+    /// frozen), the server may have given the task to another runner: the runner is told, and its attempt
+    /// checks the issue before it reports.
+    private func keepInProgress(
+        _ message: JetStreamMessage, attemptID: String, logger: Logger
+    ) async -> DeliveredTaskOutcome? {
         let interval = max(settings.ackWait / 3, .seconds(1))
         var next = ContinuousClock.now + interval
+        var lastSent = ContinuousClock.now
+        var lapsed = false
         while !Task.isCancelled {
             try? await Task.sleep(for: min(.milliseconds(500), max(next - .now, .milliseconds(10))))
+            if !lapsed, ContinuousClock.now - lastSent > settings.ackWait {
+                lapsed = true
+                runner.taskAcknowledgementsLapsed(attemptID, logger: logger)
+            }
             guard !Task.isCancelled, ContinuousClock.now >= next else { continue }
+            if client.isConnected { lastSent = .now }
             do {
                 try message.inProgress()
             } catch {
