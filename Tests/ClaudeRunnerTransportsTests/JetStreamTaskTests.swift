@@ -24,6 +24,8 @@ struct JetStreamTaskTests {
         let git: GitFixture
         let runners: [(fixture: RunnerFixture, process: RunningProcess)]
         let root: TemporaryDirectory
+        /// Each runner's HTTP port, when the cluster serves HTTP too.
+        let httpPorts: [Int]
 
         /// Sends `run-issue` for issue `number` through NATS (any runner of the edge takes the request).
         func trigger(_ number: Int) async throws -> RunResult {
@@ -84,6 +86,7 @@ struct JetStreamTaskTests {
     ///   first runner starts (to make the stream or the consumer as someone else would).
     func withCluster(
         runners count: Int, issues: [Int], claude: [String: String], ackWait: String = "5s", maxDeliver: Int = 3,
+        http: Bool = false,
         prepare: (@Sendable (NATSServerProcess, FakeGitHub, GitFixture) async throws -> Void)? = nil,
         _ body: @escaping @Sendable (Cluster) async throws -> Void
     ) async throws {
@@ -100,6 +103,7 @@ struct JetStreamTaskTests {
         try await github.serve { url in
             try await prepare?(nats, github, git)
             var runners: [(RunnerFixture, RunningProcess)] = []
+            var ports: [Int] = []
             for index in 0..<count {
                 let fixture = try RunnerFixture("js-\(index)", claudeBehaviour: claude)
                 let path = try fixture.writeConfigFile(
@@ -107,13 +111,20 @@ struct JetStreamTaskTests {
                         githubURL: url, name: "runner-\(index)", work: fixture.directory.appending("work"),
                         ackWait: ackWait, maxDeliver: maxDeliver))
                 try "\(Self.edge)\n".write(toFile: path + "/id", atomically: true, encoding: .utf8)
+                var arguments = ["--path", path]
+                if http {
+                    let port = try freeLoopbackPort()
+                    ports.append(port)
+                    arguments += ["--http", "--http-addr", "127.0.0.1:\(port)"]
+                }
                 let process = RunningProcess(
-                    Binaries.server, ["--path", path],
+                    Binaries.server, arguments,
                     environment: ["PATH": fixture.pathWithFakeClaude, "NATS_URL": nats.url, "GITHUB_TOKEN": nil])
                 try await process.waitFor("taking durable issue tasks")
                 runners.append((fixture, process))
             }
-            let cluster = Cluster(nats: nats, github: github, git: git, runners: runners, root: root)
+            let cluster = Cluster(
+                nats: nats, github: github, git: git, runners: runners, root: root, httpPorts: ports)
             do {
                 try await body(cluster)
             } catch {
@@ -221,6 +232,26 @@ struct JetStreamTaskTests {
             let claimID = try #require(await cluster.github.commentID(repo: Self.repo, number: 22, index: 0))
             let claim = try #require(await cluster.github.comment(id: claimID))
             #expect(claim.contains("This task moved to runner `runner-\(other)` (delivery 2 of 3)"), "\(claim)")
+            #expect(try await streamMessages(cluster.nats.url) == 0)
+        }
+    }
+
+    @Test("run-issue over HTTP on a runner with JetStream on goes through the stream: queued, run once, acknowledged")
+    func httpThroughStream() async throws {
+        try await withCluster(runners: 2, issues: [23], claude: ["DELAY": "1", "OUTPUT": "done"], http: true) {
+            cluster in
+            let answer = try await LedgerAPITests.post(
+                "http://127.0.0.1:\(cluster.httpPorts[0])/api/run-issue",
+                #"{"repo": "\#(cluster.git.remote)", "issue_number": 23}"#, token: nil)
+            #expect(answer.status == 200, "\(answer.body)")
+            #expect(answer.body.contains("Issue acme/widgets#23 accepted"), "\(answer.body)")
+            try await cluster.runners[0].process.waitFor("issue task queued")
+            try await eventually(timeout: .seconds(120), "the final comment") {
+                await cluster.finalComments(23).count >= 1
+            }
+            try await Task.sleep(for: .seconds(2))
+            #expect(await cluster.finalComments(23).count == 1)
+            #expect(cluster.callCounts.reduce(0, +) == 1, "\(cluster.callCounts)")
             #expect(try await streamMessages(cluster.nats.url) == 0)
         }
     }
