@@ -197,39 +197,60 @@ def main():
             subprocess.run([fake, "-p", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
             return time.perf_counter() - started
 
-        server = Server(binary, fake, work, "limits:\n  maxConcurrentRuns: 16\n")
+        limits = "limits:\n  maxConcurrentRuns: 16\n"
+        servers = {
+            "ledger off": Server(binary, fake, work, limits + "ledger:\n  enabled: false\n"),
+            "ledger on": Server(binary, fake, work, limits),
+        }
         try:
+            idle = {name: kib(proc_status(server.process.pid)["VmRSS"]) / 1024 for name, server in servers.items()}
             for _ in range(10):
-                server.run()
+                for server in servers.values():
+                    server.run()
                 direct()
 
-            def over_http():
+            def over_http(server):
                 started = time.perf_counter()
                 server.run()
                 return time.perf_counter() - started
 
-            direct_times, http_times = [], []
-            for _ in range(args.runs):  # interleaved, so both see the same machine
+            direct_times, http_times = [], {name: [] for name in servers}
+            for _ in range(args.runs):  # interleaved, so all see the same machine
                 direct_times.append(direct())
-                http_times.append(over_http())
+                for name, server in servers.items():
+                    http_times[name].append(over_http(server))
             concurrency = 16
             count = args.runs * 2
+            rates = {}
             with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
                 started = time.perf_counter()
                 list(pool.map(lambda _: direct(), range(count)))
-                direct_rate = count / (time.perf_counter() - started)
-                started = time.perf_counter()
-                list(pool.map(lambda _: server.run(), range(count)))
-                http_rate = count / (time.perf_counter() - started)
+                rates["direct"] = count / (time.perf_counter() - started)
+                for name, server in servers.items():
+                    started = time.perf_counter()
+                    list(pool.map(lambda _: server.run(), range(count)))
+                    rates[name] = count / (time.perf_counter() - started)
+            settled = {name: kib(proc_status(server.process.pid)["VmRSS"]) / 1024 for name, server in servers.items()}
         finally:
-            server.stop()
-        d, h = statistics.median(direct_times) * 1000, statistics.median(http_times) * 1000
-        print(f"\noverhead of one run (median of {args.runs}, interleaved; target ratio <= 1.5)")
+            for server in servers.values():
+                server.stop()
+        d = statistics.median(direct_times) * 1000
+        print(f"\noverhead of one run (median of {args.runs}, interleaved; target ratio <= 1.5, "
+              f"ledger adds <= 0.3 ms)")
         print(f"{'direct spawn of the fake':32} {d:8.2f} ms")
-        print(f"{'POST /api/run (parsing on)':32} {h:8.2f} ms")
-        print(f"{'ratio':32} {h / d:8.2f}x   (added {h - d:.2f} ms)")
-        print(f"\nthroughput at {concurrency} concurrent: direct {direct_rate:.0f}/s, HTTP {http_rate:.0f}/s, "
-              f"ratio {http_rate / direct_rate:.2f} (target >= 0.75)")
+        medians = {}
+        for name in servers:
+            medians[name] = statistics.median(http_times[name]) * 1000
+            h = medians[name]
+            print(f"{'POST /api/run, ' + name:32} {h:8.2f} ms   ratio {h / d:5.2f}x   (added {h - d:.2f} ms)")
+        print(f"{'ledger on - ledger off':32} {medians['ledger on'] - medians['ledger off']:8.2f} ms")
+        print(f"\nthroughput at {concurrency} concurrent (target >= 0.75 of direct): direct {rates['direct']:.0f}/s, "
+              + ", ".join(f"{name} {rates[name]:.0f}/s ({rates[name] / rates['direct']:.2f})" for name in servers))
+        print("\nRSS of the runner (target: the ledger and metrics add <= 5 MiB at idle)")
+        for name in servers:
+            print(f"{name:12} idle after start-up {idle[name]:6.1f} MiB, after {args.runs * 3 + 10} runs "
+                  f"{settled[name]:6.1f} MiB")
+        print(f"{'ledger on - ledger off at idle':32} {idle['ledger on'] - idle['ledger off']:6.1f} MiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

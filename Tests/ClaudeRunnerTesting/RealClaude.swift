@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The real Claude Code CLI, set up for one test to talk to a ``FakeAnthropic`` instead of Anthropic.
 ///
@@ -58,13 +59,50 @@ public struct RealClaude: Sendable {
             return path
         }
         let installed = packageRoot + "/.tools/claude-cli/claude"
+        if !FileManager.default.isExecutableFile(atPath: installed) { installOnce(packageRoot: packageRoot) }
         guard FileManager.default.isExecutableFile(atPath: installed) else {
             throw Command.Failure(
                 description:
                     "the real Claude Code CLI is required by this test; run scripts/install-claude-cli.sh "
-                    + "(it installs \(installed)), or set \(executableVariable) to a claude binary")
+                    + "(it installs \(installed)), or set \(executableVariable) to a claude binary"
+                    + (installFailure(packageRoot: packageRoot).map { " (installing it failed: \($0))" } ?? ""))
         }
         return installed
+    }
+
+    /// What running the install script gave, per package root: `nil` for success.
+    private static let installs = Mutex<[String: String?]>([:])
+
+    /// Runs `scripts/install-claude-cli.sh` of `packageRoot` once per test process (a plain `swift test`
+    /// on a fresh clone then needs no step before it); tests that need the CLI meanwhile wait for it.
+    static func installOnce(packageRoot: String) {
+        let script = packageRoot + "/scripts/install-claude-cli.sh"
+        guard FileManager.default.fileExists(atPath: script) else { return }
+        installs.withLock { installs in
+            guard installs[packageRoot] == nil else { return }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script]
+            process.standardOutput = FileHandle.nullDevice
+            let errors = Pipe()
+            process.standardError = errors
+            do {
+                try process.run()
+                let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                installs[packageRoot] =
+                    process.terminationStatus == 0
+                    ? .some(nil)
+                    : .some(
+                        text.split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)")
+            } catch {
+                installs[packageRoot] = .some("\(error)")
+            }
+        }
+    }
+
+    static func installFailure(packageRoot: String) -> String? {
+        installs.withLock { $0[packageRoot] ?? nil }
     }
 
     /// The package's root folder (this file is `Tests/ClaudeRunnerTesting/RealClaude.swift` in it).

@@ -168,6 +168,63 @@ struct ConfigLoaderTests {
         #expect(config.git.allowedProtocols == ["https", "file"])
     }
 
+    @Test("the nats keys of durable issue tasks, with their defaults")
+    func natsKeys() throws {
+        let defaults = try parse("").config
+        #expect(!defaults.nats.jetstream)
+        #expect(defaults.nats.ackWait == .seconds(60))
+        #expect(defaults.nats.maxDeliver == 3)
+        #expect(defaults.nats.runnerName == nil)
+        #expect(
+            defaults.runnerName == "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)")
+        let loaded = try parse(
+            """
+            nats:
+              jetstream: true
+              ackWait: 2m
+              maxDeliver: 5
+              runnerName: edge-a-1
+            """)
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.config.nats.jetstream)
+        #expect(loaded.config.nats.ackWait == .seconds(120))
+        #expect(loaded.config.nats.maxDeliver == 5)
+        #expect(loaded.config.nats.runnerName == "edge-a-1")
+        #expect(loaded.config.runnerName == "edge-a-1")
+        // The shortest ack wait that leaves room for in-progress acknowledgements a second apart.
+        #expect(try parse("nats:\n  ackWait: 3s").config.nats.ackWait == .seconds(3))
+        #expect(try parse("nats:\n  maxDeliver: 1").config.nats.maxDeliver == 1)
+        #expect(
+            try parse("nats:\n  unknown: 1").warnings == [
+                "/etc/cr/config.yaml:2: unknown key 'nats.unknown' is ignored"
+            ])
+    }
+
+    @Test(
+        "a bad nats value names the file, the line, the key and the problem",
+        arguments: [
+            ("nats:\n  jetstream: yes please", 2, "nats.jetstream", "expected true or false, got \"yes please\""),
+            (
+                "nats:\n  ackWait: 2s", 2, "nats.ackWait",
+                "must be at least 3s, got \"2s\": in-progress acknowledgements go every third of it"
+            ),
+            ("nats:\n  ackWait: 2500ms", 2, "nats.ackWait", "must be at least 3s, got \"2500ms\""),
+            ("nats:\n  ackWait: 0", 2, "nats.ackWait", "must be at least 3s, got \"0\""),
+            ("nats:\n  ackWait: soon", 2, "nats.ackWait", "expected a duration"),
+            ("nats:\n  maxDeliver: 0", 2, "nats.maxDeliver", "must be at least 1, got 0"),
+            ("nats:\n  maxDeliver: three", 2, "nats.maxDeliver", "expected an integer, got \"three\""),
+            ("nats:\n  runnerName: two words", 2, "nats.runnerName", "must be one word, got \"two words\""),
+            ("nats:\n  runnerName: \"\"", 2, "nats.runnerName", "must be one word, got \"\""),
+            ("nats:\n  runnerName: [a, b]", 2, "nats.runnerName", "expected a string"),
+        ])
+    func badNATSValue(yaml: String, line: Int, key: String, problem: String) throws {
+        let error = try #require(throws: ConfigError.self) { try parse(yaml) }
+        #expect(error.line == line)
+        #expect(error.key == key)
+        #expect(error.description.hasPrefix("/etc/cr/config.yaml:\(line): key '\(key)': "), "\(error)")
+        #expect(error.description.contains(problem), "\(error)")
+    }
+
     @Test("GITHUB_TOKEN fills in a missing token; CLAUDE_RUNNER_HTTP_TOKEN adds an HTTP token")
     func environmentFallbacks() throws {
         let config = try parse(

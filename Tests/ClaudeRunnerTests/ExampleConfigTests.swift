@@ -20,6 +20,8 @@ struct ExampleConfigTests {
         #expect(loaded.config.allowedTools == ["Read", "Glob", "Grep", "Bash"])
         #expect(loaded.config.issue.maxTurns == 30)
         #expect(loaded.config.limits.runTimeout == .seconds(3600))
+        // The values set are the defaults.
+        #expect(loaded.config.nats == RunnerConfig.NATSSettings())
     }
 
     @Test("every key the loader reads is documented, commented out or set")
@@ -44,7 +46,9 @@ struct ExampleConfigTests {
             // Spec section 13.
             "mirrors", "mirrorDir", "mirrorMaxBytes", "timeout",
             // Spec section 11.
-            "ledger", "enabled", "path", "retention", "maxTranscriptBytes",
+            "ledger", "enabled", "path", "retention", "maxTranscriptBytes", "dailyBudgetUSD",
+            // Spec section 14.
+            "nats", "runnerName", "jetstream", "ackWait", "maxDeliver",
         ] {
             #expect(keys.contains(key), "config.example.yaml does not mention \(key)")
         }

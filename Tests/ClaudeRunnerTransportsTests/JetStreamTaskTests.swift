@@ -24,19 +24,26 @@ struct JetStreamTaskTests {
         let git: GitFixture
         let runners: [(fixture: RunnerFixture, process: RunningProcess)]
         let root: TemporaryDirectory
+        /// Each runner's HTTP port, when the cluster serves HTTP too.
+        let httpPorts: [Int]
 
         /// Sends `run-issue` for issue `number` through NATS (any runner of the edge takes the request).
         func trigger(_ number: Int) async throws -> RunResult {
-            let output = try await Command.output(
+            let output = try await request(number)
+            guard output.exit == .exited(0) else {
+                throw Command.Failure(description: "run-issue \(number) failed: \(output.standardError)")
+            }
+            return RunResult(id: "", output: output.standardOutput)
+        }
+
+        /// The client's exit, output and error output for `run-issue` on issue `number`, whatever the answer.
+        func request(_ number: Int) async throws -> Command.Output {
+            try await Command.output(
                 Binaries.client,
                 [
                     "--transport", "nats", "--nats-url", nats.url, "--edge-id", JetStreamTaskTests.edge, "--event",
                     "issue", "--repo", git.remote, "--issue-number", "\(number)",
                 ])
-            guard output.exit == .exited(0) else {
-                throw Command.Failure(description: "run-issue \(number) failed: \(output.standardError)")
-            }
-            return RunResult(id: "", output: output.standardOutput)
         }
 
         func finalComments(_ number: Int) async -> [String] {
@@ -75,8 +82,12 @@ struct JetStreamTaskTests {
     }
 
     /// `count` runners on one JetStream server; each with its own config directory, workDir and fake claude.
+    /// - Parameter prepare: Runs once the server, the fake GitHub and the repository are there, before the
+    ///   first runner starts (to make the stream or the consumer as someone else would).
     func withCluster(
         runners count: Int, issues: [Int], claude: [String: String], ackWait: String = "5s", maxDeliver: Int = 3,
+        http: Bool = false,
+        prepare: (@Sendable (NATSServerProcess, FakeGitHub, GitFixture) async throws -> Void)? = nil,
         _ body: @escaping @Sendable (Cluster) async throws -> Void
     ) async throws {
         let nats = try await NATSServerProcess.start(jetStream: true)
@@ -90,7 +101,9 @@ struct JetStreamTaskTests {
         defer { root.remove() }
         let git = try await GitFixture.make(in: root.appending("remotes"))
         try await github.serve { url in
+            try await prepare?(nats, github, git)
             var runners: [(RunnerFixture, RunningProcess)] = []
+            var ports: [Int] = []
             for index in 0..<count {
                 let fixture = try RunnerFixture("js-\(index)", claudeBehaviour: claude)
                 let path = try fixture.writeConfigFile(
@@ -98,13 +111,20 @@ struct JetStreamTaskTests {
                         githubURL: url, name: "runner-\(index)", work: fixture.directory.appending("work"),
                         ackWait: ackWait, maxDeliver: maxDeliver))
                 try "\(Self.edge)\n".write(toFile: path + "/id", atomically: true, encoding: .utf8)
+                var arguments = ["--path", path]
+                if http {
+                    let port = try freeLoopbackPort()
+                    ports.append(port)
+                    arguments += ["--http", "--http-addr", "127.0.0.1:\(port)"]
+                }
                 let process = RunningProcess(
-                    Binaries.server, ["--path", path],
+                    Binaries.server, arguments,
                     environment: ["PATH": fixture.pathWithFakeClaude, "NATS_URL": nats.url, "GITHUB_TOKEN": nil])
                 try await process.waitFor("taking durable issue tasks")
                 runners.append((fixture, process))
             }
-            let cluster = Cluster(nats: nats, github: github, git: git, runners: runners, root: root)
+            let cluster = Cluster(
+                nats: nats, github: github, git: git, runners: runners, root: root, httpPorts: ports)
             do {
                 try await body(cluster)
             } catch {
@@ -174,6 +194,64 @@ struct JetStreamTaskTests {
             let claimID = try #require(await cluster.github.commentID(repo: Self.repo, number: 21, index: 0))
             let claim = try #require(await cluster.github.comment(id: claimID))
             #expect(claim.contains("This task moved to runner `runner-\(other)` (delivery 2 of 3)"), "\(claim)")
+            #expect(try await streamMessages(cluster.nats.url) == 0)
+        }
+    }
+
+    @Test(
+        "a runner frozen beyond the ack wait: the task moves, and the thawed runner stops without a second final comment"
+    )
+    func frozenRunner() async throws {
+        try await withCluster(runners: 2, issues: [22], claude: ["DELAY": "12", "OUTPUT": "done"]) { cluster in
+            _ = try await cluster.trigger(22)
+            let busy = try await within(.seconds(60), "a runner taking the task") {
+                while true {
+                    if let index = cluster.runners.firstIndex(where: { $0.fixture.claude.wasCalled }) { return index }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let other = 1 - busy
+            // Frozen, it sends no acknowledgements (as when NATS is out of reach); its Claude goes on.
+            cluster.runners[busy].process.signal(SIGSTOP)
+            do {
+                try await eventually(timeout: .seconds(60), "the task redelivered to the other runner") {
+                    cluster.runners[other].fixture.claude.wasCalled
+                }
+            } catch {
+                cluster.runners[busy].process.signal(SIGCONT)
+                throw error
+            }
+            cluster.runners[busy].process.signal(SIGCONT)
+            try await cluster.runners[busy].process.waitFor("another runner has its task", timeout: .seconds(60))
+            try await eventually(timeout: .seconds(120), "the final comment") {
+                await cluster.finalComments(22).count >= 1
+            }
+            try await Task.sleep(for: .seconds(3))
+            #expect(await cluster.finalComments(22).count == 1)
+            #expect(await cluster.finalComments(22).first?.hasPrefix("claude-runner finished this task.") == true)
+            let claimID = try #require(await cluster.github.commentID(repo: Self.repo, number: 22, index: 0))
+            let claim = try #require(await cluster.github.comment(id: claimID))
+            #expect(claim.contains("This task moved to runner `runner-\(other)` (delivery 2 of 3)"), "\(claim)")
+            #expect(try await streamMessages(cluster.nats.url) == 0)
+        }
+    }
+
+    @Test("run-issue over HTTP on a runner with JetStream on goes through the stream: queued, run once, acknowledged")
+    func httpThroughStream() async throws {
+        try await withCluster(runners: 2, issues: [23], claude: ["DELAY": "1", "OUTPUT": "done"], http: true) {
+            cluster in
+            let answer = try await LedgerAPITests.post(
+                "http://127.0.0.1:\(cluster.httpPorts[0])/api/run-issue",
+                #"{"repo": "\#(cluster.git.remote)", "issue_number": 23}"#, token: nil)
+            #expect(answer.status == 200, "\(answer.body)")
+            #expect(answer.body.contains("Issue acme/widgets#23 accepted"), "\(answer.body)")
+            try await cluster.runners[0].process.waitFor("issue task queued")
+            try await eventually(timeout: .seconds(120), "the final comment") {
+                await cluster.finalComments(23).count >= 1
+            }
+            try await Task.sleep(for: .seconds(2))
+            #expect(await cluster.finalComments(23).count == 1)
+            #expect(cluster.callCounts.reduce(0, +) == 1, "\(cluster.callCounts)")
             #expect(try await streamMessages(cluster.nats.url) == 0)
         }
     }

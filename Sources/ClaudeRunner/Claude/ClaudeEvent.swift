@@ -35,39 +35,54 @@ public enum ClaudeEvent: Sendable, Equatable {
                 return .other(type: type)
             }
         }
-        guard let raw = try? decoder.decode(RawEvent.self, from: line), let type = raw.type else { return nil }
+        guard let event = line.withUnsafeBytes({ JSONBytes.parse($0) }), case .object = event,
+            let type = event["type"]?.stringValue
+        else { return nil }
         switch type {
         case "system":
-            switch raw.subtype {
-            case "init": return .initialized(sessionID: raw.sessionID, model: raw.model)
+            switch event["subtype"]?.stringValue {
+            case "init":
+                return .initialized(sessionID: event["session_id"]?.stringValue, model: event["model"]?.stringValue)
             case "permission_denied":
-                return .permissionDenied(tool: raw.toolName ?? "unknown", toolUseID: raw.toolUseID)
+                return .permissionDenied(
+                    tool: event["tool_name"]?.stringValue ?? "unknown", toolUseID: event["tool_use_id"]?.stringValue)
             default: return .other(type: type)
             }
         case "assistant":
-            let blocks: [AssistantBlock] = (raw.message?.content ?? []).compactMap { block in
-                switch block.type {
-                case "text": block.text.map { .text($0) }
-                case "tool_use": .toolUse(id: block.id, name: block.name ?? "unknown", input: block.input)
+            // `message` is an object on assistant events (a string on some system events: then it is absent).
+            let message = event["message"]
+            let blocks: [AssistantBlock] = (message?["content"]?.arrayValue ?? []).compactMap { block in
+                switch block["type"]?.stringValue {
+                case "text": block["text"]?.stringValue.map { .text($0) }
+                case "tool_use":
+                    .toolUse(
+                        id: block["id"]?.stringValue, name: block["name"]?.stringValue ?? "unknown",
+                        input: block["input"])
                 default: nil
                 }
             }
-            return .assistant(model: raw.message?.model, blocks: blocks)
+            return .assistant(model: message?["model"]?.stringValue, blocks: blocks)
         case "result":
             return .result(
                 ClaudeResultEvent(
-                    subtype: raw.subtype, isError: raw.isError ?? false, result: raw.result, errors: raw.errors ?? [],
-                    numTurns: raw.numTurns, totalCostUSD: raw.totalCostUSD, durationMS: raw.durationMS,
-                    sessionID: raw.sessionID, usage: raw.usage,
-                    permissionDenials: (raw.permissionDenials ?? []).map {
-                        .init(tool: $0.toolName ?? "unknown", toolUseID: $0.toolUseID, input: $0.toolInput)
+                    subtype: event["subtype"]?.stringValue, isError: event["is_error"]?.boolValue ?? false,
+                    result: event["result"]?.stringValue,
+                    errors: (event["errors"]?.arrayValue ?? []).compactMap(\.stringValue),
+                    numTurns: event["num_turns"]?.lenientInt,
+                    totalCostUSD: event["total_cost_usd"]?.finiteNumber,
+                    durationMS: event["duration_ms"]?.lenientInt, sessionID: event["session_id"]?.stringValue,
+                    usage: event["usage"].flatMap(TokenUsage.init(json:)),
+                    permissionDenials: (event["permission_denials"]?.arrayValue ?? []).compactMap { denial in
+                        guard case .object = denial else { return nil }
+                        return .init(
+                            tool: denial["tool_name"]?.stringValue ?? "unknown",
+                            toolUseID: denial["tool_use_id"]?.stringValue, input: denial["tool_input"])
                     }))
         default:
             return .other(type: type)
         }
     }
 
-    private static let decoder = JSONDecoder()
     /// The event types whose contents the runner reads.
     private static let decodedTypes: Set<String> = ["system", "assistant", "result"]
 }
@@ -129,6 +144,15 @@ public struct TokenUsage: Sendable, Equatable, Codable {
         self.cacheCreationInputTokens = cacheCreationInputTokens
     }
 
+    /// From a `usage` object of Claude's (a value of the wrong type counts as 0); `nil` when it is not an object.
+    init?(json: JSONValue) {
+        guard case .object = json else { return nil }
+        inputTokens = json["input_tokens"]?.lenientInt ?? 0
+        outputTokens = json["output_tokens"]?.lenientInt ?? 0
+        cacheReadInputTokens = json["cache_read_input_tokens"]?.lenientInt ?? 0
+        cacheCreationInputTokens = json["cache_creation_input_tokens"]?.lenientInt ?? 0
+    }
+
     enum CodingKeys: String, CodingKey {
         case inputTokens = "input_tokens"
         case outputTokens = "output_tokens"
@@ -176,109 +200,6 @@ enum Lenient {
         -> T?
     {
         (try? container.decodeIfPresent(type, forKey: key)) ?? nil
-    }
-}
-
-/// Every field any event type might carry; the event's `type` decides which ones mean something.
-private struct RawEvent: Decodable {
-    var type: String?
-    var subtype: String?
-    var sessionID: String?
-    var model: String?
-    var message: Message?
-    var toolName: String?
-    var toolUseID: String?
-    var isError: Bool?
-    var result: String?
-    var errors: [String]?
-    var numTurns: Int?
-    var totalCostUSD: Double?
-    var durationMS: Int?
-    var usage: TokenUsage?
-    var permissionDenials: [Denial]?
-
-    struct Message: Decodable {
-        var model: String?
-        var content: [Block]?
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            model = Lenient.string(container, .model)
-            content = Lenient.decode([Lenient.Item<Block>].self, container, .content)?.compactMap(\.value)
-        }
-
-        enum CodingKeys: String, CodingKey { case model, content }
-    }
-
-    struct Block: Decodable {
-        var type: String?
-        var text: String?
-        var id: String?
-        var name: String?
-        var input: JSONValue?
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            type = Lenient.string(container, .type)
-            text = Lenient.string(container, .text)
-            id = Lenient.string(container, .id)
-            name = Lenient.string(container, .name)
-            input = type == "tool_use" ? Lenient.decode(JSONValue.self, container, .input) : nil
-        }
-
-        enum CodingKeys: String, CodingKey { case type, text, id, name, input }
-    }
-
-    struct Denial: Decodable {
-        var toolName: String?
-        var toolUseID: String?
-        var toolInput: JSONValue?
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            toolName = Lenient.string(container, .toolName)
-            toolUseID = Lenient.string(container, .toolUseID)
-            toolInput = Lenient.decode(JSONValue.self, container, .toolInput)
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case toolName = "tool_name"
-            case toolUseID = "tool_use_id"
-            case toolInput = "tool_input"
-        }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case type, subtype, model, message, result, errors, usage
-        case sessionID = "session_id"
-        case toolName = "tool_name"
-        case toolUseID = "tool_use_id"
-        case isError = "is_error"
-        case numTurns = "num_turns"
-        case totalCostUSD = "total_cost_usd"
-        case durationMS = "duration_ms"
-        case permissionDenials = "permission_denials"
-    }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        type = Lenient.string(container, .type)
-        subtype = Lenient.string(container, .subtype)
-        sessionID = Lenient.string(container, .sessionID)
-        model = Lenient.string(container, .model)
-        // `message` is an object on assistant/user events and a string on some system events.
-        message = Lenient.decode(Message.self, container, .message)
-        toolName = Lenient.string(container, .toolName)
-        toolUseID = Lenient.string(container, .toolUseID)
-        isError = Lenient.bool(container, .isError)
-        result = Lenient.string(container, .result)
-        errors = Lenient.decode([Lenient.Item<String>].self, container, .errors)?.compactMap(\.value)
-        numTurns = Lenient.int(container, .numTurns)
-        totalCostUSD = Lenient.double(container, .totalCostUSD)
-        durationMS = Lenient.int(container, .durationMS)
-        usage = Lenient.decode(TokenUsage.self, container, .usage)
-        permissionDenials = Lenient.decode([Lenient.Item<Denial>].self, container, .permissionDenials)?.compactMap(
-            \.value)
     }
 }
 

@@ -41,6 +41,11 @@ public struct ClaudeOutcome: Sendable {
             permissionDenials: permissionDenials)
     }
 
+    /// The note after plain output that was cut at the output limit.
+    static func truncationNote(kept: Int, total: Int) -> String {
+        "\n\n[claude-runner: output truncated: kept the first \(kept) of \(total) bytes]"
+    }
+
     /// The phrase the CLI prints when it refuses `--dangerously-skip-permissions` as root.
     static let rootRefusal = "cannot be used with root/sudo privileges"
 
@@ -58,11 +63,8 @@ public struct ClaudeOutcome: Sendable {
         if sawEvents {
             output = scrub(result?.result ?? transcript.lastText ?? "")
         } else {
+            // The truncation note is already at its end (see `truncationNote`).
             output = redactor.redact(transcript.plainOutput)
-            if transcript.plainTruncated {
-                output +=
-                    "\n\n[claude-runner: output truncated: kept the first \(transcript.plainKept) of \(transcript.plainTotal) bytes]"
-            }
         }
 
         var reason: String?

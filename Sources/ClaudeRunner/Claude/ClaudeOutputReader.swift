@@ -234,7 +234,7 @@ final class ClaudeOutputReader: Sendable {
     func finish() -> Transcript {
         state.withLock { state in
             if !state.startedSent, state.spawnedAt != nil { sendStarted(&state) }
-            let plain = state.plain.finish()
+            let plain = state.plain.finish(truncationNote: ClaudeOutcome.truncationNote)
             return Transcript(
                 plainOutput: plain, plainTruncated: state.plain.isTruncated, plainKept: state.plain.keptCount,
                 plainTotal: state.plain.totalCount, stderr: state.stderr.text,

@@ -46,13 +46,18 @@ struct PlainText: Sendable {
         bytes.withUnsafeBytes { append($0) }
     }
 
-    /// The text, with an unfinished last sequence repaired.
-    mutating func finish() -> String {
+    /// The text, with an unfinished last sequence repaired and, when bytes were cut, `note(kept, total)` after
+    /// it. The text is handed over, not copied: appending to a string that is also held elsewhere would copy
+    /// the whole output once more.
+    mutating func finish(truncationNote note: (_ kept: Int, _ total: Int) -> String) -> String {
         if !carry.isEmpty {
             text += String(decoding: carry, as: UTF8.self)
             carry = []
         }
-        return text
+        if isTruncated { text += note(keptCount, totalCount) }
+        var handed = ""
+        swap(&handed, &text)
+        return handed
     }
 
     /// How many leading bytes end on a UTF-8 sequence boundary (at most 3 bytes are held back).

@@ -59,8 +59,21 @@ extension String {
 extension ToolSummary {
     /// `text` cut at `limit` characters with `…` (line breaks kept).
     public static func clip(_ text: String, limit: Int) -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = trimmingWhitespace(text)
         guard trimmed.utf8.count > limit, trimmed.count > limit else { return trimmed }
         return String(trimmed.prefix(limit)) + "…"
+    }
+
+    /// `text` without leading and trailing white space (Unicode's), copied only when there is some.
+    static func trimmingWhitespace(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        var start = scalars.startIndex
+        var end = scalars.endIndex
+        while start < end, scalars[start].properties.isWhitespace { start = scalars.index(after: start) }
+        while end > start, scalars[scalars.index(before: end)].properties.isWhitespace {
+            end = scalars.index(before: end)
+        }
+        if start == scalars.startIndex, end == scalars.endIndex { return text }
+        return String(scalars[start..<end])
     }
 }

@@ -24,7 +24,8 @@ extension ConfigLoader.Reader {
             guard wait >= RunnerConfig.NATSSettings.minimumAckWait else {
                 throw error(
                     value, key,
-                    "must be at least 3s: in-progress acknowledgements go every third of it, at least a second apart")
+                    "must be at least 3s, got \"\(value.scalar?.string ?? "")\": in-progress acknowledgements go "
+                        + "every third of it, at least a second apart")
             }
             nats.ackWait = wait
         case "nats.maxDeliver": nats.maxDeliver = try int(value, key, minimum: 1)

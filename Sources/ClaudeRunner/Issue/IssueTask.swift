@@ -11,6 +11,8 @@ public struct IssueTask: Sendable {
     /// The claim comment's text and id: the runner edits it in place with the attempt's progress.
     public var claimText: String
     public let claimCommentID: Int?
+    /// Which delivery of a durable task this attempt is (`nil`: not from a durable queue).
+    public var delivery: TaskDelivery? = nil
 
     public var attemptID: String { execution.id }
 
@@ -30,6 +32,9 @@ public struct IssueOutcome: Sendable, Equatable {
 
     /// The runner stopped before the attempt ended and reported nothing: the task goes back to its queue.
     public var requeued = false
+    /// Another delivery of the durable task took over while this runner could not acknowledge it: this
+    /// attempt stopped and reported nothing; the other runner reports it.
+    public var superseded = false
 
     public var completed: Bool { status == IssueAttemptStatus.completed }
 }

@@ -15,6 +15,21 @@ public struct IssueTaskMessage: Codable, Sendable, Equatable {
     public var acceptedBy: String
     public var acceptedAt: String
 
+    public init(
+        request: RunIssueRequest, attemptID: String, claimCommentID: Int?, model: String?, modelLabel: String?,
+        issue: GitHubIssue, transport: RunTransport, acceptedBy: String, acceptedAt: String
+    ) {
+        self.request = request
+        self.attemptID = attemptID
+        self.claimCommentID = claimCommentID
+        self.model = model
+        self.modelLabel = modelLabel
+        self.issue = issue
+        self.transport = transport
+        self.acceptedBy = acceptedBy
+        self.acceptedAt = acceptedAt
+    }
+
     enum CodingKeys: String, CodingKey {
         case request, model, issue, transport
         case attemptID = "attempt_id"
@@ -28,6 +43,11 @@ public struct IssueTaskMessage: Codable, Sendable, Equatable {
 /// Where claimed issue tasks go to be run by any runner of the edge, instead of this runner's background
 /// work: a durable queue.
 public protocol DurableIssueQueue: Sendable {
+    /// Checks, before anything is claimed, that the queue can take one task more.
+    /// - Throws: ``RunnerError`` `.unavailable` naming the problem (the queue is full or cannot be reached):
+    ///   the issue is then left as it is and the caller may retry later.
+    func checkRoom() async throws
+
     /// Puts the task in the queue; returns once the queue has stored it (the caller answers only then).
     func enqueue(_ message: IssueTaskMessage) async throws
 }
@@ -55,6 +75,9 @@ public enum DeliveredTaskOutcome: Sendable, Equatable {
     case alreadyReported
     /// The runner stopped before the attempt ended; nothing was reported: another delivery runs it.
     case requeue
+    /// This delivery is not the task's current one (another runner took it over while this one could not
+    /// acknowledge it, or this runner is still running an earlier delivery): left alone, reported by the other.
+    case superseded
     /// The message cannot be a task (bad JSON, a repo that fails validation): never run, never redelivered.
     case invalid(String)
 }

@@ -119,6 +119,21 @@ public enum IssueText {
             + "the runner that had it stopped before it finished, so the attempt starts again here."
     }
 
+    /// The latest delivery a moved note in `body` names (see ``movedNote(runner:delivery:)``), if any.
+    public static func movedDelivery(in body: String?) -> Int? {
+        guard let body else { return nil }
+        var latest: Int?
+        var rest = Substring(body)
+        while let note = rest.range(of: "This task moved to runner `") {
+            rest = rest[note.upperBound...]
+            guard let open = rest.range(of: "` (delivery ") else { break }
+            let digits = rest[open.upperBound...].prefix { $0.isASCII && $0.isNumber }
+            if let count = Int(digits) { latest = max(latest ?? count, count) }
+            rest = rest[open.upperBound...]
+        }
+        return latest
+    }
+
     /// Whether `body` is one of the runner's own comments (claim, progress, outcome).
     public static func isRunnerComment(_ body: String?) -> Bool {
         guard let body else { return false }
@@ -136,6 +151,9 @@ public enum IssueText {
     }
 
     public static let interruptedDetail = "The run was interrupted: the runner shut down before Claude finished."
+    public static let supersededDetail =
+        "The task moved to another runner while this one could not acknowledge it (NATS was out of reach for "
+        + "longer than the ack wait); the other runner reports it."
     public static let cancelledDetail = "The run was cancelled by an operator before Claude finished."
 
     /// What ends a final comment when Claude printed stream-json events: the permission denials, the

@@ -16,6 +16,9 @@ struct IssueTrackingComment: Sendable {
     let interval: Duration
     let redactor: Redactor
     let logger: Logger
+    /// Asked before each edit of a durable task's comment: `false` when another runner has the task now
+    /// (its moved note must stay), and this attempt stops editing.
+    var stillOurs: (@Sendable () async -> Bool)? = nil
 
     /// Follows `events` to the run's end, editing the comment as it goes.
     func follow(_ events: AsyncStream<RunEvent>) async {
@@ -36,12 +39,18 @@ struct IssueTrackingComment: Sendable {
                     guard ContinuousClock.now - lastEdit >= interval else { continue }
                     let current = state.section.withLock { $0 }
                     guard current != shown, !state.done.withLock({ $0 }) else { continue }
+                    if let stillOurs, await !stillOurs() {
+                        state.abandoned.withLock { $0 = true }
+                        return
+                    }
                     await edit(current.render(claimText: claimText))
                     shown = current
                     lastEdit = .now
                 }
             }
         }
+        guard !state.abandoned.withLock({ $0 }) else { return }
+        if let stillOurs, await !stillOurs() { return }
         await edit(state.section.withLock { $0 }.render(claimText: claimText))
     }
 
@@ -49,6 +58,7 @@ struct IssueTrackingComment: Sendable {
     private final class FollowState: Sendable {
         let section = Mutex(IssueProgressSection())
         let done = Mutex(false)
+        let abandoned = Mutex(false)
     }
 
     private func edit(_ text: String) async {

@@ -363,14 +363,18 @@ extension RunnerService {
         var status = RunStatus.failed
         var pullRequest: String?
         var notes: [String] = []
-        switch end {
+        // A durable task that another runner took over is that runner's to deliver and report.
+        let superseded = durable ? await taskMovedOn(task, logger: logger) : false
+        switch superseded ? .stopped : end {
         case .failed(let type, let text):
             errorType = type
             detail = text
         case .stopped:
-            let stoppedByCaller = execution.stoppedStatus == .cancelled
+            let stoppedByCaller = !superseded && execution.stoppedStatus == .cancelled
             errorType = stoppedByCaller ? IssueErrorType.cancelled : IssueErrorType.interrupted
-            detail = stoppedByCaller ? IssueText.cancelledDetail : IssueText.interruptedDetail
+            detail =
+                superseded
+                ? IssueText.supersededDetail : stoppedByCaller ? IssueText.cancelledDetail : IssueText.interruptedDetail
             status = stoppedByCaller ? .cancelled : .interrupted
         case .claude(let outcome, let start, let resumeFellBack):
             claudeOutcome = outcome
@@ -410,11 +414,17 @@ extension RunnerService {
                     id: task.attemptID, output: "", error: sanitizedDetail, status: RunStatus.interrupted.rawValue),
                 status: .interrupted, exitCode: claudeOutcome?.exitCode)
             lock?.release()
-            logger.warning(
-                "issue attempt interrupted; its task goes back to the queue", metadata: ["outcome": "requeued"])
             var outcome = IssueOutcome(
                 status: record.status, errorType: record.errorType, detail: record.errorDetail, commit: record.commit)
-            outcome.requeued = true
+            if superseded {
+                logger.warning(
+                    "issue attempt stopped: another runner has its task", metadata: ["outcome": "superseded"])
+                outcome.superseded = true
+            } else {
+                logger.warning(
+                    "issue attempt interrupted; its task goes back to the queue", metadata: ["outcome": "requeued"])
+                outcome.requeued = true
+            }
             return outcome
         }
 
@@ -544,9 +554,18 @@ extension RunnerService {
         guard let github, let commentID = task.claimCommentID, config.issue.progressInterval > .zero else {
             return nil
         }
+        let stillOurs: (@Sendable () async -> Bool)? =
+            task.delivery == nil
+            ? nil
+            : { @Sendable [self] in
+                guard task.execution.ownershipInDoubt else { return true }
+                guard await taskMovedOn(task, logger: logger) else { return true }
+                task.execution.supersede()
+                return false
+            }
         return IssueTrackingComment(
             github: github, repo: task.repo.fullName, commentID: commentID, claimText: task.claimText,
-            interval: config.issue.progressInterval, redactor: redactor, logger: logger)
+            interval: config.issue.progressInterval, redactor: redactor, logger: logger, stillOurs: stillOurs)
     }
 
     /// A claim that stopped half way (`agent-ready` already removed) must not leave the issue looking

@@ -18,7 +18,7 @@ final class RunRecorder: Sendable {
         self.record = Mutex(record)
         let transcript = ledger.transcriptWriter(for: record.id)
         self.transcript = transcript
-        progress.addSink { event in transcript.append(event.jsonLine) }
+        progress.addSink { event in transcript.append(event.forTranscript.jsonBuffer()) }
     }
 
     var current: RunRecord { record.withLock { $0 } }

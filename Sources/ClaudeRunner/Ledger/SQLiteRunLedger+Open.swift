@@ -127,6 +127,10 @@ extension SQLiteRunLedger {
         configuration.label = "run-ledger"
         // Another process may hold the write lock for a moment (two runners sharing a config directory).
         configuration.busyMode = .timeout(5)
+        // WAL with `synchronous = NORMAL`: a commit is safe from a crash or `kill -9` of the runner (it is in the
+        // WAL file when the write returns); only a power loss or an OS crash may take back the last commits.
+        // FULL would wait for the disk on every write of every run.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)

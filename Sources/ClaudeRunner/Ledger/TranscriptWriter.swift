@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -92,6 +93,11 @@ public final class TranscriptWriter: Sendable {
     /// Buffers one line given as UTF-8 bytes (a trailing newline is optional). Never blocks on the file.
     public func append(_ line: Data) {
         line.withUnsafeBytes { append(bytes: $0.bindMemory(to: UInt8.self)) }
+    }
+
+    /// Buffers one line given as a buffer of UTF-8 bytes (a trailing newline is optional). Never blocks on the file.
+    public func append(_ line: ByteBuffer) {
+        line.withUnsafeReadableBytes { append(bytes: $0.bindMemory(to: UInt8.self)) }
     }
 
     private func append(bytes: UnsafeBufferPointer<UInt8>) {

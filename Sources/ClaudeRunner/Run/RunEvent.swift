@@ -60,6 +60,23 @@ public struct RunEvent: Sendable, Equatable {
     /// Longest text of a `text` event; the Result carries the whole output.
     public static let maxTextCharacters = 4000
 
+    /// The most of a Result's output a transcript line keeps: the caller got the whole output, and encoding a
+    /// large one again for the transcript would hold it in memory twice more.
+    public static let transcriptOutputBytes = 1 << 20
+
+    /// The event as its transcript keeps it: a `result` with its output cut to ``transcriptOutputBytes``
+    /// (with a note saying so); every other event as it is.
+    public var forTranscript: RunEvent {
+        guard case .result(var result) = payload, result.output.utf8.count > Self.transcriptOutputBytes else {
+            return self
+        }
+        let total = result.output.utf8.count
+        result.output =
+            String(decoding: result.output.utf8.prefix(Self.transcriptOutputBytes), as: UTF8.self)
+            + "\n\n[claude-runner: the transcript keeps the first \(Self.transcriptOutputBytes) of \(total) bytes of the output]"
+        return RunEvent(runID: runID, elapsedMS: elapsedMS, payload: .result(result))
+    }
+
     /// The event as one line of JSON (no newline).
     public func jsonBuffer() -> ByteBuffer {
         var object = JSONObjectWriter(capacity: 128)

@@ -35,6 +35,8 @@ public final class RunExecution: Sendable {
 
     struct State {
         var cancelRequested = false
+        var superseded = false
+        var ownershipInDoubt = false
         var cancel: (@Sendable () -> Void)?
         var status: RunStatus = .queued
     }
@@ -90,13 +92,38 @@ public final class RunExecution: Sendable {
         return true
     }
 
+    /// A durable task's acknowledgements lapsed for longer than the ack wait: another runner may have been
+    /// given the task, so the run checks before it reports (and while it edits its tracking comment).
+    public func markOwnershipInDoubt() {
+        state.withLock { $0.ownershipInDoubt = true }
+    }
+
+    public var ownershipInDoubt: Bool { state.withLock { $0.ownershipInDoubt } }
+
+    /// Whether ``supersede()`` stopped the run.
+    public var superseded: Bool { state.withLock { $0.superseded } }
+
+    /// Stops the run because another delivery of its task took over: its process group is ended and it ends
+    /// `interrupted`, reporting nothing. - Returns: `false` when the run had already ended.
+    @discardableResult
+    public func supersede() -> Bool {
+        let cancel: (@Sendable () -> Void)? = state.withLock { state in
+            guard !state.status.isFinal else { return nil }
+            state.superseded = true
+            return state.cancel
+        }
+        guard let cancel else { return false }
+        cancel()
+        return true
+    }
+
     /// Runs `body` so that ``cancel()`` can stop it, registered as an active run for its length.
     /// Cancelling the calling task (a client that went away, shutdown) cancels `body` too.
     func cancellable<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let task = Task { try await body() }
         let alreadyCancelled: Bool = state.withLock { state in
             state.cancel = { task.cancel() }
-            return state.cancelRequested
+            return state.cancelRequested || state.superseded
         }
         if alreadyCancelled { task.cancel() }
         return try await withTaskCancellationHandler {

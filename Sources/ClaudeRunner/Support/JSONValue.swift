@@ -50,6 +50,28 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         return fields.first { $0.key == key }?.value
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    /// A finite number.
+    public var finiteNumber: Double? {
+        if case .number(let value) = self, value.isFinite { return value }
+        return nil
+    }
+
+    /// A number as an integer, a fractional one cut toward zero; `nil` for anything else or out of range.
+    public var lenientInt: Int? {
+        guard let value = finiteNumber, abs(value) < 9.0e18 else { return nil }
+        return Int(value)
+    }
+
     public var stringValue: String? {
         if case .string(let text) = self { return text }
         return nil

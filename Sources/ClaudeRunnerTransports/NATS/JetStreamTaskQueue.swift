@@ -56,14 +56,47 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
             ack = try await jetStream.publish(
                 ByteBuffer(data: payload), to: Self.subject(edgeID: edgeID), messageID: message.attemptID,
                 expectedStream: Self.streamName)
-        } catch let error as JetStreamError where error.errorCode == JetStreamError.streamStoreFailed.errorCode {
+        } catch let error as JetStreamError where error == .streamStoreFailed {
             throw RunnerError.unavailable(
-                "the task stream \(Self.streamName) is full (\(error.serverDescription ?? "store failed")); retry later"
-            )
+                "the task stream \(Self.streamName) is full (\(error.serverDescription ?? "store failed"))")
         }
         logger.info(
             "task stored in the stream",
             metadata: ["run.id": "\(message.attemptID)", "seq": "\(ack.sequence)", "duplicate": "\(ack.duplicate)"])
+    }
+
+    /// Refuses a task before the claim when the stream has reached its message or byte limit, or cannot be
+    /// read: a publish would fail (discard new) or drop an older task (discard old).
+    public func checkRoom() async throws {
+        let info: StreamInfo
+        do {
+            info = try await jetStream.streamInfo(Self.streamName)
+        } catch {
+            throw RunnerError.unavailable(
+                "the task stream \(Self.streamName) cannot be read (\(error)); nothing was claimed, retry later")
+        }
+        if let full = Self.fullness(info) {
+            logger.warning("the task stream is full; refusing an issue task", metadata: ["limit": "\(full)"])
+            throw RunnerError.unavailable(
+                "the task stream \(Self.streamName) is full: \(full); nothing was claimed, retry later (or raise "
+                    + "the stream's limits: nats stream edit \(Self.streamName))")
+        }
+    }
+
+    /// Which limit a stream has reached, if any: its messages, or its bytes (counting one more message of the
+    /// average size, since a publish that does not fit is refused as well).
+    static func fullness(_ info: StreamInfo) -> String? {
+        let state = info.state
+        if let limit = info.config.maxMessages, state.messages >= UInt64(max(limit, 0)) {
+            return "\(state.messages) of at most \(limit) messages (max_msgs)"
+        }
+        if let limit = info.config.maxBytes {
+            let average = state.messages > 0 ? state.bytes / state.messages : 0
+            if state.bytes + average >= UInt64(max(limit, 0)) {
+                return "\(state.bytes) of at most \(limit) bytes (max_bytes)"
+            }
+        }
+        return nil
     }
 
     // MARK: Set-up
@@ -112,6 +145,24 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
             throw RunnerError.failed(
                 "the JetStream stream \(streamName) exists with subjects \(stream.subjects), but claude-runner "
                     + "needs \(streamSubjects)")
+        }
+        // Limits that remove a task nobody ran would leave its issue claimed for ever, with no final comment.
+        func dropsTasks(_ limit: String, _ fix: String) -> RunnerError {
+            RunnerError.failed(
+                "the JetStream stream \(streamName) exists with \(limit), which drops tasks nobody has run: "
+                    + "\(fix) (nats stream edit \(streamName)), or delete the stream and let claude-runner create it")
+        }
+        if stream.discard == .old, let limit = stream.maxMessages {
+            throw dropsTasks("max_msgs \(limit) and discard old", "set discard new (a full stream refuses new tasks)")
+        }
+        if stream.discard == .old, let limit = stream.maxBytes {
+            throw dropsTasks("max_bytes \(limit) and discard old", "set discard new (a full stream refuses new tasks)")
+        }
+        if let limit = stream.maxMessagesPerSubject {
+            throw dropsTasks("max_msgs_per_subject \(limit)", "remove the per-subject limit")
+        }
+        if let age = stream.maxAge {
+            throw dropsTasks("max_age \(age)", "remove the age limit")
         }
     }
 
@@ -214,7 +265,7 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
         let delivery = TaskDelivery(count: message.metadata.deliveryCount, maxDeliveries: settings.maxDeliver)
         let taskLogger = logger
         let outcome: DeliveredTaskOutcome = await withTaskGroup(of: DeliveredTaskOutcome?.self) { group in
-            group.addTask { await self.keepInProgress(message) }
+            group.addTask { await self.keepInProgress(message, attemptID: task.attemptID, logger: taskLogger) }
             group.addTask { await self.runner.executeDelivered(task, delivery: delivery, logger: taskLogger) }
             var outcome: DeliveredTaskOutcome = .requeue
             while let next = await group.next() {
@@ -237,6 +288,10 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
                 try await message.ackSync()
             case .requeue:
                 try message.nak()
+            case .superseded:
+                // The task's current delivery is another runner's (or this runner's earlier one): theirs to
+                // acknowledge.
+                break
             case .invalid(let reason):
                 logger.error(
                     "an invalid task was terminated", metadata: ["run.id": "\(task.attemptID)", "error": "\(reason)"])
@@ -250,12 +305,25 @@ public final class JetStreamTaskQueue: DurableIssueQueue, Service {
 
     /// `+WPI` every third of the ack wait (at least a second apart) until cancelled; through NATS outages
     /// too (the client buffers while reconnecting).
-    private func keepInProgress(_ message: JetStreamMessage) async -> DeliveredTaskOutcome? {
+    ///
+    /// When no acknowledgement reached the server for longer than the ack wait (NATS out of reach, the process
+    /// frozen), the server may have given the task to another runner: the runner is told, and its attempt
+    /// checks the issue before it reports.
+    private func keepInProgress(
+        _ message: JetStreamMessage, attemptID: String, logger: Logger
+    ) async -> DeliveredTaskOutcome? {
         let interval = max(settings.ackWait / 3, .seconds(1))
         var next = ContinuousClock.now + interval
+        var lastSent = ContinuousClock.now
+        var lapsed = false
         while !Task.isCancelled {
             try? await Task.sleep(for: min(.milliseconds(500), max(next - .now, .milliseconds(10))))
+            if !lapsed, ContinuousClock.now - lastSent > settings.ackWait {
+                lapsed = true
+                runner.taskAcknowledgementsLapsed(attemptID, logger: logger)
+            }
             guard !Task.isCancelled, ContinuousClock.now >= next else { continue }
+            if client.isConnected { lastSent = .now }
             do {
                 try message.inProgress()
             } catch {
