@@ -82,6 +82,13 @@ struct WarmWorkspaceTests {
             #expect(metrics.contains(#"claude_runner_workspace_seconds_count{source="mirror"} 2"#))
             let bytes = metrics.split(separator: "\n").first { $0.hasPrefix("claude_runner_mirror_bytes ") }
             #expect((bytes?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0, "\(bytes ?? "")")
+
+            // The ledger: each run's record says where its workspace came from and how long it took.
+            let listing = try await Command.run("curl", ["-sf", runner.server.endpoint + "/api/runs"])
+            let object = try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any]
+            let runs = try #require(object?["runs"] as? [[String: Any]])
+            #expect(runs.map { $0["workspace_source"] as? String } == ["mirror", "mirror", "new_mirror"], "\(runs)")
+            #expect(runs.allSatisfy { ($0["workspace_ms"] as? Int).map { $0 >= 0 } == true }, "\(runs)")
         }
     }
 
@@ -416,14 +423,9 @@ struct WarmWorkspaceBadInputTests {
         let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
         try await git.pushCommit(file: "big.txt", content: WarmWorkspace.randomBytes(1_000_000))
         let disk = fixture.directory.appending("small-disk")
-        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        let mounted = try await Command.output("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk])
-        guard mounted.exit.isSuccess else {
-            throw Command.Failure(
-                description: "this test mounts a 256 KiB tmpfs as a full disk and needs root: \(mounted.standardError)")
-        }
-        do {
+        try await WarmWorkspace.withTmpfs(at: disk, size: "256k") {
             let runner = try await WarmRunner.start(fixture, yaml: "git:\n  mirrorDir: \(disk)/mirrors\n")
+            defer { Task { await runner.stop() } }
             try await runner.runOK(repo: git.remote)
             #expect(fixture.claude.files?.contains("big.txt") == true)
             #expect(await runner.workspaceSources() == ["clone"])
@@ -437,11 +439,40 @@ struct WarmWorkspaceBadInputTests {
             #expect(await runner.workspaceSources() == ["clone", "clone"])
             #expect(await runner.log.contains("is not writable"))
             await runner.stop()
-        } catch {
-            _ = try? await Command.output("umount", [disk])
-            throw error
         }
-        try await Command.run("umount", [disk])
+    }
+
+    @Test("a warm mirror whose disk turns read-only: direct clones that see upstream, a clear log, the mirror kept")
+    func readOnlyDiskWithWarmMirror() async throws {
+        let fixture = try RunnerFixture("warm-read-only", claudeBehaviour: ["LIST_FILES": "1"])
+        defer { fixture.directory.remove() }
+        let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+        let disk = fixture.directory.appending("disk")
+        try await WarmWorkspace.withTmpfs(at: disk, size: "16m") {
+            let runner = try await WarmRunner.start(fixture, yaml: "git:\n  mirrorDir: \(disk)/mirrors\n")
+            defer { Task { await runner.stop() } }
+            try await runner.runOK(repo: git.remote)
+            let mirror = disk + "/mirrors/" + MirrorName(cloneSource: git.remote).directoryName
+            #expect(FileManager.default.fileExists(atPath: mirror))
+
+            try await Command.run("mount", ["-o", "remount,ro", disk])
+            try await git.pushCommit(file: "while-read-only.txt", content: "new upstream\n")
+            try await runner.runOK(repo: git.remote)
+            // Upstream's truth from a direct clone, not the stale mirror.
+            #expect(fixture.claude.files?.contains("while-read-only.txt") == true)
+            #expect(await runner.workspaceSources() == ["new_mirror", "clone"])
+            let log = await runner.log
+            #expect(log.contains("mirror unavailable; cloning directly"), "\(log)")
+            #expect(log.contains("is not writable: Read-only file system"), "\(log)")
+            try await Command.run("git", ["--git-dir", mirror, "fsck", "--no-progress"])
+
+            // Writable again: the mirror is warm again and catches up.
+            try await Command.run("mount", ["-o", "remount,rw", disk])
+            try await runner.runOK(repo: git.remote)
+            #expect(fixture.claude.files?.contains("while-read-only.txt") == true)
+            #expect(await runner.workspaceSources() == ["new_mirror", "clone", "mirror"])
+            await runner.stop()
+        }
     }
 
     @Test("a repository that disappears upstream: git's own error, and its mirror is gone")
