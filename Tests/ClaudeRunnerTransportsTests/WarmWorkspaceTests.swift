@@ -214,11 +214,71 @@ struct WarmWorkspaceTests {
         // Every run after the first was warm, and both spellings of the source share one mirror.
         let sources = await mirroredRunner.workspaceSources()
         #expect(sources.first == "new_mirror" && sources.dropFirst().allSatisfy { $0 == "mirror" }, "\(sources)")
+        // Each warm run caught its early workspace up in place rather than cloning again.
+        #expect(!(await mirroredRunner.log).contains("workspace catch-up failed"))
         #expect(WarmWorkspace.entries(mirrors).count == 1)
         // The mirror's path never shows inside a workspace.
         #expect(!compared.contains { $0.state.contains(mirrors) })
         await directRunner.stop()
         await mirroredRunner.stop()
+    }
+
+    @Test("a review workspace caught up with new objects from the mirror outlives gc and removal of the mirror")
+    func caughtUpWorkspaceIsIndependent() async throws {
+        let fixture = try RunnerFixture("warm-independent", claudeBehaviour: ["DELAY": "3"])
+        defer { fixture.directory.remove() }
+        let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+        try await git.addBranch("feature/y", file: "change.txt", content: "a new line\n")
+        let mirrors = fixture.directory.appending("mirrors")
+        let mirror = mirrors + "/" + MirrorName(cloneSource: git.remote).directoryName
+        let runner = try await WarmRunner.start(fixture, yaml: "git:\n  mirrorDir: \(mirrors)\n")
+        defer { Task { await runner.stop() } }
+        try await runner.runOK(repo: git.remote, ref: "feature/y", baseRef: "main")
+
+        // While Claude runs in the warm workspace, the mirror is repacked with everything unreachable pruned,
+        // then removed: the workspace is whole and at upstream's commit.
+        func runWhileMirrorGoes() async throws {
+            try? FileManager.default.removeItem(atPath: fixture.claude.recordDirectory)
+            let run = Task { try await runner.runOK(repo: git.remote, ref: "feature/y", baseRef: "main") }
+            try await fixture.claude.waitUntilStarted()
+            let workspace = try #require(fixture.claude.workingDirectory)
+            try await Command.run("git", ["--git-dir", mirror, "gc", "--quiet", "--prune=now"])
+            try FileManager.default.removeItem(atPath: mirror)
+            try await Command.run("git", ["-C", workspace, "fsck", "--full", "--no-progress"])
+            let head = try await Command.run("git", ["-C", workspace, "rev-parse", "HEAD"])
+            #expect(head == (try await git.commitID("feature/y")) + "\n")
+            try await Command.run("git", ["-C", workspace, "diff", "--quiet", "HEAD"])
+            try await run.value
+        }
+        // Commits pushed from a clone of the branch.
+        let pusher = fixture.directory.appending("pusher")
+        let identity: [String: String?] = [
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
+        ]
+        try await Command.run("git", ["clone", "--quiet", "--branch", "feature/y", "--", git.remote, pusher])
+        func push(files count: Int, named prefix: String) async throws {
+            for n in 0..<count {
+                try "\(prefix) \(n)\n".write(toFile: "\(pusher)/\(prefix)-\(n).txt", atomically: true, encoding: .utf8)
+            }
+            try await Command.run("git", ["-C", pusher, "add", "."], environment: identity)
+            try await Command.run("git", ["-C", pusher, "commit", "--quiet", "-m", prefix], environment: identity)
+            try await Command.run(
+                "git", ["-C", pusher, "push", "--quiet", "origin", "feature/y"], environment: identity)
+        }
+        // More than git's unpack limit of new objects: the mirror's fetch keeps them as a pack.
+        try await push(files: 150, named: "many")
+        try await runWhileMirrorGoes()
+        #expect(WarmWorkspace.entries(mirrors).isEmpty)
+
+        // A mirror made again; then one small commit: the mirror's fetch keeps its objects loose.
+        try await runner.runOK(repo: git.remote, ref: "feature/y", baseRef: "main")
+        try await push(files: 1, named: "one")
+        try await runWhileMirrorGoes()
+        #expect(await runner.workspaceSources() == ["new_mirror", "mirror", "new_mirror", "mirror"])
+        // Caught up in place both times, not cloned again.
+        #expect(!(await runner.log).contains("workspace catch-up failed"))
+        await runner.stop()
     }
 
     @Test("a corrupted mirror (truncated pack) is removed and made again")
