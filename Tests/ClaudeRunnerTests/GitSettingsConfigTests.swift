@@ -39,11 +39,38 @@ struct GitSettingsConfigTests {
             ("git:\n  timeout: 0", "git.timeout", "must be greater than 0"),
             ("git:\n  timeout: later", "git.timeout", "expected a duration"),
             ("git:\n  mirrorDir: [a]", "git.mirrorDir", "expected a string"),
+            ("git:\n  mirrorDir: \"\"", "git.mirrorDir", "must not be empty"),
         ])
     func badValues(yaml: String, key: String, problem: String) throws {
         let error = try #require(throws: ConfigError.self) { try parse(yaml) }
         #expect(error.line == 2)
         #expect(error.key == key)
         #expect(error.description.contains(problem))
+    }
+
+    @Test(
+        "mirrors and workDir must be apart: a clear error naming git.mirrorDir and its line",
+        arguments: [
+            // The mirror root inside workDir, where a run without a repo has Claude work.
+            ("workDir: /srv/work\ngit:\n  mirrorDir: /srv/work/mirrors\n", 3, "is inside workDir /srv/work"),
+            ("workDir: /srv/work\ngit:\n  mirrorDir: /srv/work/\n", 3, "is inside workDir /srv/work"),
+            // workDir inside the mirror root.
+            ("git:\n  mirrorDir: /srv\nworkDir: /srv/work\n", 2, "workDir /srv/work is inside /srv"),
+            // The default mirror root, <path>/mirrors, under a workDir set to <path>: workDir's line.
+            ("workDir: /etc/cr\n", 1, "/etc/cr/mirrors (the default, <path>/mirrors) is inside workDir /etc/cr"),
+        ])
+    func mirrorsApartFromWorkDir(yaml: String, line: Int, problem: String) throws {
+        let error = try #require(throws: ConfigError.self) { try parse(yaml) }
+        #expect(error.key == "git.mirrorDir")
+        #expect(error.line == line)
+        #expect(error.description.contains(problem), "\(error)")
+        #expect(error.description.contains("set git.mirrorDir outside workDir, or git.mirrors: false"))
+    }
+
+    @Test("with mirrors off, or with siblings that only share a prefix, workDir and git.mirrorDir are accepted")
+    func mirrorsApartAccepted() throws {
+        #expect(try parse("workDir: /etc/cr\ngit:\n  mirrors: false\n").workDir == "/etc/cr")
+        let siblings = try parse("workDir: /srv/work\ngit:\n  mirrorDir: /srv/work-mirrors\n")
+        #expect(siblings.mirrorDirectory == "/srv/work-mirrors")
     }
 }

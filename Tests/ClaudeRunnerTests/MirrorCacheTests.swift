@@ -168,6 +168,49 @@ struct MirrorCacheTests {
         }
     }
 
+    @Test("a mirror held while a warm workspace is cloned from it is never evicted, nor rebuilt; released, it goes")
+    func holdBlocksEviction() async throws {
+        try await TemporaryDirectory.with("mirror-cache") { directory in
+            let probe = UpdateProbe(bytes: 1000, delay: .milliseconds(10))
+            let a = "https://example.com/acme/a.git"
+            let name = MirrorName(cloneSource: a)
+            // Made by a cache with room for it; then a cache with room for nothing takes over the root.
+            let roomy = cache(directory)
+            try roomy.prepareRoot()
+            _ = try await roomy.withLease(name, identity: a, kind: .refresh, perform: probe.perform) { $0.path }
+            let tiny = cache(directory, maxBytes: 1)
+            let path = tiny.path(for: name)
+            #expect(await tiny.hold(MirrorName(cloneSource: "https://example.com/acme/missing.git")) == nil)
+            let hold = try #require(await tiny.hold(name))
+            #expect(hold.path == path)
+            // Another repo comes and goes, and a's own refresh runs, while a is held: a stays.
+            let d = "https://example.com/acme/d.git"
+            _ = try await tiny.withLease(
+                MirrorName(cloneSource: d), identity: d, kind: .refresh, perform: probe.perform
+            ) { $0.path }
+            _ = try await tiny.withLease(name, identity: a, kind: .refresh, perform: probe.perform) { $0.path }
+            #expect(FileManager.default.fileExists(atPath: path))
+            #expect(!FileManager.default.fileExists(atPath: tiny.path(for: MirrorName(cloneSource: d))))
+            // A rebuild asked for meanwhile waits for the hold.
+            let rebuilt = Mutex(false)
+            let rebuild = Task {
+                try await tiny.withLease(name, identity: a, kind: .rebuild, perform: probe.perform) { _ in
+                    rebuilt.withLock { $0 = true }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(!rebuilt.withLock { $0 })
+            #expect(probe.callCount == 3)
+            #expect(FileManager.default.fileExists(atPath: path))
+            await tiny.release(hold)
+            try await rebuild.value
+            #expect(probe.callCount == 4)
+            // Nothing holds it any more and it is over the limit: gone.
+            #expect(!FileManager.default.fileExists(atPath: path))
+            #expect(await tiny.totalBytes() == 0)
+        }
+    }
+
     @Test("a rebuild waits until no lease is out; runs that arrive meanwhile wait for it")
     func rebuildWaitsForLeases() async throws {
         try await TemporaryDirectory.with("mirror-cache") { directory in

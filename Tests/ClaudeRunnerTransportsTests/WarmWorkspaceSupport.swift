@@ -101,6 +101,24 @@ enum WarmWorkspace {
         return String(decoding: scalars, as: UTF8.self)
     }
 
+    /// Runs `body` with a tmpfs of `size` mounted at `path` (a disk that can be filled or made read-only),
+    /// unmounted afterwards whatever happens. Needs root, as these tests run; without it the test fails, saying so.
+    static func withTmpfs(at path: String, size: String, _ body: () async throws -> Void) async throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mounted = try await Command.output("mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+        guard mounted.exit.isSuccess else {
+            throw Command.Failure(
+                description: "this test mounts a \(size) tmpfs at \(path) and needs root: \(mounted.standardError)")
+        }
+        do {
+            try await body()
+        } catch {
+            _ = try? await Command.output("umount", [path])
+            throw error
+        }
+        try await Command.run("umount", [path])
+    }
+
     /// Processes whose command line contains `text`.
     static func processes(containing text: String) -> [String] {
         let own = "\(getpid())"

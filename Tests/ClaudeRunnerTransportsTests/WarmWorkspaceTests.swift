@@ -82,6 +82,13 @@ struct WarmWorkspaceTests {
             #expect(metrics.contains(#"claude_runner_workspace_seconds_count{source="mirror"} 2"#))
             let bytes = metrics.split(separator: "\n").first { $0.hasPrefix("claude_runner_mirror_bytes ") }
             #expect((bytes?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0, "\(bytes ?? "")")
+
+            // The ledger: each run's record says where its workspace came from and how long it took.
+            let listing = try await Command.run("curl", ["-sf", runner.server.endpoint + "/api/runs"])
+            let object = try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any]
+            let runs = try #require(object?["runs"] as? [[String: Any]])
+            #expect(runs.map { $0["workspace_source"] as? String } == ["mirror", "mirror", "new_mirror"], "\(runs)")
+            #expect(runs.allSatisfy { ($0["workspace_ms"] as? Int).map { $0 >= 0 } == true }, "\(runs)")
         }
     }
 
@@ -207,11 +214,71 @@ struct WarmWorkspaceTests {
         // Every run after the first was warm, and both spellings of the source share one mirror.
         let sources = await mirroredRunner.workspaceSources()
         #expect(sources.first == "new_mirror" && sources.dropFirst().allSatisfy { $0 == "mirror" }, "\(sources)")
+        // Each warm run caught its early workspace up in place rather than cloning again.
+        #expect(!(await mirroredRunner.log).contains("workspace catch-up failed"))
         #expect(WarmWorkspace.entries(mirrors).count == 1)
         // The mirror's path never shows inside a workspace.
         #expect(!compared.contains { $0.state.contains(mirrors) })
         await directRunner.stop()
         await mirroredRunner.stop()
+    }
+
+    @Test("a review workspace caught up with new objects from the mirror outlives gc and removal of the mirror")
+    func caughtUpWorkspaceIsIndependent() async throws {
+        let fixture = try RunnerFixture("warm-independent", claudeBehaviour: ["DELAY": "3"])
+        defer { fixture.directory.remove() }
+        let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+        try await git.addBranch("feature/y", file: "change.txt", content: "a new line\n")
+        let mirrors = fixture.directory.appending("mirrors")
+        let mirror = mirrors + "/" + MirrorName(cloneSource: git.remote).directoryName
+        let runner = try await WarmRunner.start(fixture, yaml: "git:\n  mirrorDir: \(mirrors)\n")
+        defer { Task { await runner.stop() } }
+        try await runner.runOK(repo: git.remote, ref: "feature/y", baseRef: "main")
+
+        // While Claude runs in the warm workspace, the mirror is repacked with everything unreachable pruned,
+        // then removed: the workspace is whole and at upstream's commit.
+        func runWhileMirrorGoes() async throws {
+            try? FileManager.default.removeItem(atPath: fixture.claude.recordDirectory)
+            let run = Task { try await runner.runOK(repo: git.remote, ref: "feature/y", baseRef: "main") }
+            try await fixture.claude.waitUntilStarted()
+            let workspace = try #require(fixture.claude.workingDirectory)
+            try await Command.run("git", ["--git-dir", mirror, "gc", "--quiet", "--prune=now"])
+            try FileManager.default.removeItem(atPath: mirror)
+            try await Command.run("git", ["-C", workspace, "fsck", "--full", "--no-progress"])
+            let head = try await Command.run("git", ["-C", workspace, "rev-parse", "HEAD"])
+            #expect(head == (try await git.commitID("feature/y")) + "\n")
+            try await Command.run("git", ["-C", workspace, "diff", "--quiet", "HEAD"])
+            try await run.value
+        }
+        // Commits pushed from a clone of the branch.
+        let pusher = fixture.directory.appending("pusher")
+        let identity: [String: String?] = [
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
+        ]
+        try await Command.run("git", ["clone", "--quiet", "--branch", "feature/y", "--", git.remote, pusher])
+        func push(files count: Int, named prefix: String) async throws {
+            for n in 0..<count {
+                try "\(prefix) \(n)\n".write(toFile: "\(pusher)/\(prefix)-\(n).txt", atomically: true, encoding: .utf8)
+            }
+            try await Command.run("git", ["-C", pusher, "add", "."], environment: identity)
+            try await Command.run("git", ["-C", pusher, "commit", "--quiet", "-m", prefix], environment: identity)
+            try await Command.run(
+                "git", ["-C", pusher, "push", "--quiet", "origin", "feature/y"], environment: identity)
+        }
+        // More than git's unpack limit of new objects: the mirror's fetch keeps them as a pack.
+        try await push(files: 150, named: "many")
+        try await runWhileMirrorGoes()
+        #expect(WarmWorkspace.entries(mirrors).isEmpty)
+
+        // A mirror made again; then one small commit: the mirror's fetch keeps its objects loose.
+        try await runner.runOK(repo: git.remote, ref: "feature/y", baseRef: "main")
+        try await push(files: 1, named: "one")
+        try await runWhileMirrorGoes()
+        #expect(await runner.workspaceSources() == ["new_mirror", "mirror", "new_mirror", "mirror"])
+        // Caught up in place both times, not cloned again.
+        #expect(!(await runner.log).contains("workspace catch-up failed"))
+        await runner.stop()
     }
 
     @Test("a corrupted mirror (truncated pack) is removed and made again")
@@ -416,14 +483,9 @@ struct WarmWorkspaceBadInputTests {
         let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
         try await git.pushCommit(file: "big.txt", content: WarmWorkspace.randomBytes(1_000_000))
         let disk = fixture.directory.appending("small-disk")
-        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        let mounted = try await Command.output("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk])
-        guard mounted.exit.isSuccess else {
-            throw Command.Failure(
-                description: "this test mounts a 256 KiB tmpfs as a full disk and needs root: \(mounted.standardError)")
-        }
-        do {
+        try await WarmWorkspace.withTmpfs(at: disk, size: "256k") {
             let runner = try await WarmRunner.start(fixture, yaml: "git:\n  mirrorDir: \(disk)/mirrors\n")
+            defer { Task { await runner.stop() } }
             try await runner.runOK(repo: git.remote)
             #expect(fixture.claude.files?.contains("big.txt") == true)
             #expect(await runner.workspaceSources() == ["clone"])
@@ -437,11 +499,40 @@ struct WarmWorkspaceBadInputTests {
             #expect(await runner.workspaceSources() == ["clone", "clone"])
             #expect(await runner.log.contains("is not writable"))
             await runner.stop()
-        } catch {
-            _ = try? await Command.output("umount", [disk])
-            throw error
         }
-        try await Command.run("umount", [disk])
+    }
+
+    @Test("a warm mirror whose disk turns read-only: direct clones that see upstream, a clear log, the mirror kept")
+    func readOnlyDiskWithWarmMirror() async throws {
+        let fixture = try RunnerFixture("warm-read-only", claudeBehaviour: ["LIST_FILES": "1"])
+        defer { fixture.directory.remove() }
+        let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
+        let disk = fixture.directory.appending("disk")
+        try await WarmWorkspace.withTmpfs(at: disk, size: "16m") {
+            let runner = try await WarmRunner.start(fixture, yaml: "git:\n  mirrorDir: \(disk)/mirrors\n")
+            defer { Task { await runner.stop() } }
+            try await runner.runOK(repo: git.remote)
+            let mirror = disk + "/mirrors/" + MirrorName(cloneSource: git.remote).directoryName
+            #expect(FileManager.default.fileExists(atPath: mirror))
+
+            try await Command.run("mount", ["-o", "remount,ro", disk])
+            try await git.pushCommit(file: "while-read-only.txt", content: "new upstream\n")
+            try await runner.runOK(repo: git.remote)
+            // Upstream's truth from a direct clone, not the stale mirror.
+            #expect(fixture.claude.files?.contains("while-read-only.txt") == true)
+            #expect(await runner.workspaceSources() == ["new_mirror", "clone"])
+            let log = await runner.log
+            #expect(log.contains("mirror unavailable; cloning directly"), "\(log)")
+            #expect(log.contains("is not writable: Read-only file system"), "\(log)")
+            try await Command.run("git", ["--git-dir", mirror, "fsck", "--no-progress"])
+
+            // Writable again: the mirror is warm again and catches up.
+            try await Command.run("mount", ["-o", "remount,rw", disk])
+            try await runner.runOK(repo: git.remote)
+            #expect(fixture.claude.files?.contains("while-read-only.txt") == true)
+            #expect(await runner.workspaceSources() == ["new_mirror", "clone", "mirror"])
+            await runner.stop()
+        }
     }
 
     @Test("a repository that disappears upstream: git's own error, and its mirror is gone")

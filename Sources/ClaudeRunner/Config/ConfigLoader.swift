@@ -50,6 +50,7 @@ public enum ConfigLoader {
             }
             try reader.readTopLevel(mapping, into: &config)
         }
+        try checkMirrorDirectory(config, file: file, lines: reader.lines)
         if config.github.token.nonEmpty == nil, let token = environment["GITHUB_TOKEN"].nonEmpty {
             config.github.token = token
         }
@@ -82,6 +83,8 @@ extension ConfigLoader {
     struct Reader {
         let file: String
         var warnings: [String] = []
+        /// The line of each key that a check across keys may have to name.
+        var lines: [String: Int] = [:]
 
         func yamlError(_ error: YamlError) -> ConfigError {
             switch error {
@@ -98,7 +101,9 @@ extension ConfigLoader {
                 let key = keyNode.string ?? ""
                 if value.isNull { continue }
                 switch key {
-                case "workDir": config.workDir = PathExpansion.absolute(try string(value, key))
+                case "workDir":
+                    config.workDir = PathExpansion.absolute(try string(value, key))
+                    lines[key] = value.mark?.line
                 case "allowedTools": config.allowedTools = try stringList(value, key)
                 case "maxTurns": config.maxTurns = try int(value, key, minimum: 0)
                 case "model": config.model = try string(value, key).nonEmptyValue
@@ -220,7 +225,11 @@ extension ConfigLoader {
                 }
                 git.allowedProtocols = protocols
             case "git.mirrors": git.mirrors = try bool(value, key)
-            case "git.mirrorDir": git.mirrorDir = PathExpansion.absolute(try string(value, key))
+            case "git.mirrorDir":
+                let text = try string(value, key)
+                guard !text.isEmpty else { throw error(value, key, "must not be empty") }
+                git.mirrorDir = PathExpansion.absolute(text)
+                lines[key] = value.mark?.line
             case "git.mirrorMaxBytes": git.mirrorMaxBytes = try int(value, key, minimum: 0)
             case "git.timeout":
                 git.timeout = try duration(value, key)

@@ -1,6 +1,14 @@
 import Foundation
 import Logging
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// The git commands behind warm workspaces: a bare mirror per clone source, and workspaces cloned from it.
 ///
 /// A mirror never holds a URL or a credential: it has no remote in its config, and every update names the
@@ -93,21 +101,28 @@ extension Git {
     ///
     /// `singleBranch` gives the one-branch layout of `git clone --depth 1` (see ``markShallow(_:at:)`` for
     /// its one-commit history).
+    /// - Parameter origin: The real clone source; `nil` leaves `origin` naming the mirror, for a caller that
+    ///   sets it later with ``setOrigin(_:in:logger:)`` (off the clone's critical path).
     /// - Returns: The commit checked out.
     @discardableResult
     func cloneFromMirror(
-        _ mirror: String, into directory: String, ref: String?, singleBranch: Bool, origin: String, logger: Logger
+        _ mirror: String, into directory: String, ref: String?, singleBranch: Bool, origin: String?, logger: Logger
     ) async throws -> String {
         var arguments = ["clone", "--quiet", "--no-recurse-submodules"]
         if singleBranch { arguments.append("--single-branch") }
         if let ref { arguments += ["--branch", ref] }
         arguments += ["--", mirror, directory]
         try await run(arguments, in: nil, remote: false, action: "git clone", strict: true, logger: logger)
+        if let origin { try await setOrigin(origin, in: directory, logger: logger) }
+        if let commit = Self.resolveRef("HEAD", in: directory + "/.git") { return commit }
+        return try await headCommit(in: directory, logger: logger)
+    }
+
+    /// Points the workspace's `origin` at the real clone source.
+    func setOrigin(_ origin: String, in directory: String, logger: Logger) async throws {
         try await run(
             ["remote", "set-url", "origin", "--", origin], in: directory, remote: false, action: "git remote",
             logger: logger)
-        if let commit = Self.resolveRef("HEAD", in: directory + "/.git") { return commit }
-        return try await headCommit(in: directory, logger: logger)
     }
 
     /// Makes `commit` the shallow boundary of the workspace, so that its history, as git shows it, is that one
@@ -144,23 +159,60 @@ extension Git {
     }
 
     /// Brings a workspace cloned from the mirror before its latest fetch to the mirror's state now, as if it
-    /// had been cloned now: the remote-tracking refs and tags of the clone's layout, then `branch` and the
-    /// work tree moved to the branch's new commit (only the files that differ are written).
-    /// - Parameter old: The commit the workspace has checked out.
+    /// had been cloned now: `origin` set to the real clone source, the remote-tracking refs and tags of the
+    /// clone's layout, then `branch` and the work tree moved to the branch's new commit (only the files that
+    /// differ are written).
+    ///
+    /// This is the tail of every warm run, so the commands that do not depend on each other run side by side,
+    /// each writing its own files (config, refs, index) under git's own lock files: setting `origin` beside
+    /// the rest; with all branches, the new objects linked in first, then the work tree and branch moved beside
+    /// the fetch of the refs.
+    /// - Parameters:
+    ///   - old: The commit the workspace has checked out.
+    ///   - origin: The real clone source.
     /// - Returns: The commit checked out now, or `nil` when the mirror no longer has `branch` (the workspace
     ///   is then unusable).
     func catchUp(
-        _ directory: String, mirror: String, branch: String, from old: String, singleBranch: Bool, logger: Logger
+        _ directory: String, mirror: String, branch: String, from old: String, origin: String, singleBranch: Bool,
+        logger: Logger
     ) async throws -> String? {
         guard let new = await mirrorBranchCommit(mirror, branch: branch, logger: logger) else { return nil }
+        async let originSet: Void = setOrigin(origin, in: directory, logger: logger)
+        let gitDirectory = (directory as NSString).appendingPathComponent(".git")
+        // All branches, with the new objects linked in as the clone linked the others: the work tree need not
+        // wait for the fetch, which then only moves refs. One branch keeps the order fetch, then work tree:
+        // the tags it follows depend on which objects are local.
+        if !singleBranch, new != old, Self.linkNewObjects(from: mirror, into: gitDirectory) {
+            async let refsFetched: Void = fetchMirrorRefs(
+                into: directory, mirror: mirror, branch: branch, singleBranch: false, logger: logger)
+            try await moveBranch(in: directory, branch: branch, from: old, to: new, logger: logger)
+            try await refsFetched
+            try await originSet
+            return new
+        }
+        try await fetchMirrorRefs(
+            into: directory, mirror: mirror, branch: branch, singleBranch: singleBranch, logger: logger)
+        if new != old { try await moveBranch(in: directory, branch: branch, from: old, to: new, logger: logger) }
+        try await originSet
+        return new
+    }
+
+    /// The remote-tracking refs and tags of the clone's layout, from the mirror (and the objects they need,
+    /// unless already linked).
+    private func fetchMirrorRefs(
+        into directory: String, mirror: String, branch: String, singleBranch: Bool, logger: Logger
+    ) async throws {
         // One branch: its refspec, and the tags of the commits it brings (as the clone took them); all
-        // branches: every branch and tag, exactly.
+        // branches: every branch and tag, exactly. No gc afterwards: a direct clone runs none either.
         let arguments =
             singleBranch
             ? ["+refs/heads/\(branch):refs/remotes/origin/\(branch)"]
             : ["--no-tags", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
         try await run(
-            ["fetch", "--quiet", "--prune", "--no-write-fetch-head", "--no-recurse-submodules", mirror] + arguments,
+            [
+                "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--no-recurse-submodules", "--no-auto-gc",
+                mirror,
+            ] + arguments,
             in: directory, remote: false, action: "git fetch", strict: true, logger: logger)
         // The clone does not log remote-tracking refs; this fetch did.
         try? FileManager.default.removeItem(
@@ -177,7 +229,13 @@ extension Git {
                 ],
                 in: directory, remote: false, action: "git symbolic-ref", logger: logger)
         }
-        guard new != old else { return new }
+    }
+
+    /// Moves `branch` and the work tree from `old` to `new` (only the files that differ are written), side by
+    /// side: both name the old commit explicitly, so neither sees the other's change.
+    private func moveBranch(
+        in directory: String, branch: String, from old: String, to new: String, logger: Logger
+    ) async throws {
         // Every file was written within the last second or so, before the index: git treats such entries as
         // "racily clean" and would read all of them back to be sure, the cost of a whole checkout. Nothing has
         // touched the work tree since the clone recorded it, so the index may say it is newer than them; git
@@ -188,13 +246,42 @@ extension Git {
                 [.modificationDate: Date(timeIntervalSince1970: modified.timeIntervalSince1970.rounded(.down) + 1)],
                 ofItemAtPath: index)
         }
+        async let branchMoved = run(
+            ["update-ref", "refs/heads/\(branch)", new, old], in: directory, remote: false,
+            action: "git update-ref", logger: logger)
         try await run(
-            ["read-tree", "-m", "-u", "HEAD", new], in: directory, remote: false, action: "git read-tree",
+            ["read-tree", "-m", "-u", old, new], in: directory, remote: false, action: "git read-tree",
             strict: true, logger: logger)
-        try await run(
-            ["update-ref", "refs/heads/\(branch)", new, old], in: directory, remote: false, action: "git update-ref",
-            logger: logger)
-        return new
+        _ = try await branchMoved
+    }
+
+    /// Hardlinks into a workspace's object store the mirror's object files it lacks (what the mirror's fetches
+    /// added since the clone), as `git clone` linked the others: loose objects, then packs with each `.idx`
+    /// last, so that git never finds an index without its pack. Files still being written (`tmp_*`) are left
+    /// out; a name that exists already is the same content (object and pack names are hashes).
+    /// - Returns: `false` when a file could not be linked (another file system): the caller fetches instead.
+    static func linkNewObjects(from mirror: String, into gitDirectory: String) -> Bool {
+        let source = (mirror as NSString).appendingPathComponent("objects")
+        let target = (gitDirectory as NSString).appendingPathComponent("objects")
+        let manager = FileManager.default
+        func linked(_ relative: String) -> Bool {
+            link(source + "/" + relative, target + "/" + relative) == 0 || errno == EEXIST
+        }
+        guard let entries = try? manager.contentsOfDirectory(atPath: source) else { return false }
+        for entry in entries where entry.utf8.count == 2 && entry.allSatisfy(\.isHexDigit) {
+            guard let names = try? manager.contentsOfDirectory(atPath: source + "/" + entry) else { return false }
+            let objects = names.filter { !$0.hasPrefix("tmp_") }
+            guard !objects.isEmpty else { continue }
+            if mkdir(target + "/" + entry, 0o755) != 0, errno != EEXIST { return false }
+            for name in objects where !linked(entry + "/" + name) { return false }
+        }
+        guard let packs = try? manager.contentsOfDirectory(atPath: source + "/pack") else { return false }
+        let files = packs.filter { !$0.hasPrefix("tmp_") }
+        for name in files.filter({ !$0.hasSuffix(".idx") }) + files.filter({ $0.hasSuffix(".idx") })
+        where !linked("pack/" + name) {
+            return false
+        }
+        return true
     }
 
     /// Leaves the reflogs of a workspace as a direct clone of `origin` leaves them: one entry, "clone: from

@@ -157,9 +157,10 @@ extension RunnerService {
             var early: String?
             do {
                 // A ref that is a tag, or not in the mirror yet, fails here: the clone after the fetch decides.
+                // `origin` is set during the catch-up, beside its fetch.
                 early = try await checkout.git.cloneFromMirror(
-                    path, into: checkout.directory, ref: branch, singleBranch: checkout.shallow,
-                    origin: checkout.origin, logger: logger)
+                    path, into: checkout.directory, ref: branch, singleBranch: checkout.shallow, origin: nil,
+                    logger: logger)
                 if Git.symbolicRef(in: checkout.directory + "/.git", "HEAD") != "refs/heads/\(branch)" { early = nil }
             } catch is CancellationError {
                 throw CancellationError()
@@ -196,8 +197,8 @@ extension RunnerService {
         do {
             guard
                 let commit = try await checkout.git.catchUp(
-                    checkout.directory, mirror: mirror, branch: branch, from: early, singleBranch: checkout.shallow,
-                    logger: logger)
+                    checkout.directory, mirror: mirror, branch: branch, from: early, origin: checkout.origin,
+                    singleBranch: checkout.shallow, logger: logger)
             else {
                 throw NotInMirror(description: "\"\(branch)\" is no longer a branch upstream")
             }
