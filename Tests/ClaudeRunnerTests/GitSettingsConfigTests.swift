@@ -56,8 +56,6 @@ struct GitSettingsConfigTests {
             ("workDir: /srv/work\ngit:\n  mirrorDir: /srv/work/\n", 3, "is inside workDir /srv/work"),
             // workDir inside the mirror root.
             ("git:\n  mirrorDir: /srv\nworkDir: /srv/work\n", 2, "workDir /srv/work is inside /srv"),
-            // The default mirror root, <path>/mirrors, under a workDir set to <path>: workDir's line.
-            ("workDir: /etc/cr\n", 1, "/etc/cr/mirrors (the default, <path>/mirrors) is inside workDir /etc/cr"),
         ])
     func mirrorsApartFromWorkDir(yaml: String, line: Int, problem: String) throws {
         let error = try #require(throws: ConfigError.self) { try parse(yaml) }
@@ -65,6 +63,20 @@ struct GitSettingsConfigTests {
         #expect(error.line == line)
         #expect(error.description.contains(problem), "\(error)")
         #expect(error.description.contains("set git.mirrorDir outside workDir, or git.mirrors: false"))
+    }
+
+    @Test("only the default mirror root in workDir (a config written for the original): mirrors off, with a warning")
+    func defaultMirrorsInWorkDir() throws {
+        let loaded = try ConfigLoader.parse(
+            yaml: "workDir: /etc/cr\n", file: "/etc/cr/config.yaml", directory: "/etc/cr", environment: [:])
+        #expect(!loaded.config.git.mirrors)
+        #expect(loaded.config.workDir == "/etc/cr")
+        #expect(
+            loaded.warnings == [
+                "/etc/cr/config.yaml: warm workspaces are off: /etc/cr/mirrors (the default, <path>/mirrors) is inside "
+                    + "workDir /etc/cr, where runs without a repo would see the mirrors; set git.mirrorDir outside "
+                    + "workDir to turn them on"
+            ])
     }
 
     @Test("with mirrors off, or with siblings that only share a prefix, workDir and git.mirrorDir are accepted")

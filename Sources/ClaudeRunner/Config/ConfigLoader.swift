@@ -50,7 +50,9 @@ public enum ConfigLoader {
             }
             try reader.readTopLevel(mapping, into: &config)
         }
-        try checkMirrorDirectory(config, file: file, lines: reader.lines)
+        if let warning = try checkMirrorDirectory(&config, file: file, lines: reader.lines) {
+            reader.warnings.append(warning)
+        }
         if config.github.token.nonEmpty == nil, let token = environment["GITHUB_TOKEN"].nonEmpty {
             config.github.token = token
         }
