@@ -354,7 +354,11 @@ struct IssueDeliveryTests {
         ]
         try await withIssue(number: 31, script: script, issueConfig: "resume: true") { h in
             let first = try await h.trigger()
-            // The session is forgotten (as after moving the runner to another machine).
+            // The session is forgotten (as after moving the runner to another machine), once the runner has
+            // written its last word on the attempt (it marks it reported right after the comment).
+            try await eventually(timeout: .seconds(30), "the first attempt marked reported") {
+                (try? h.attempt(first.id).reported) == true
+            }
             let root = h.fixture.workDir + "/gh-issue-acme-widgets-31/.claude-runner/attempts/\(first.id).json"
             var record = try h.attempt(first.id)
             record.sessionID = "00000000-1111-2222-3333-444444444444"

@@ -225,8 +225,12 @@ struct WarmWorkspaceTests {
 
     @Test("a review workspace caught up with new objects from the mirror outlives gc and removal of the mirror")
     func caughtUpWorkspaceIsIndependent() async throws {
-        let fixture = try RunnerFixture("warm-independent", claudeBehaviour: ["DELAY": "3"])
+        // Claude answers once the test has looked at its workspace, however long that takes.
+        let release = NSTemporaryDirectory() + "claude-runner-warm-release-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: release) }
+        let fixture = try RunnerFixture("warm-independent", claudeBehaviour: ["RELEASE_FILE": release])
         defer { fixture.directory.remove() }
+        FileManager.default.createFile(atPath: release, contents: nil)
         let git = try await GitFixture.make(in: fixture.directory.appending("remotes"))
         try await git.addBranch("feature/y", file: "change.txt", content: "a new line\n")
         let mirrors = fixture.directory.appending("mirrors")
@@ -239,6 +243,8 @@ struct WarmWorkspaceTests {
         // then removed: the workspace is whole and at upstream's commit.
         func runWhileMirrorGoes() async throws {
             try? FileManager.default.removeItem(atPath: fixture.claude.recordDirectory)
+            try? FileManager.default.removeItem(atPath: release)
+            defer { FileManager.default.createFile(atPath: release, contents: nil) }
             let run = Task { try await runner.runOK(repo: git.remote, ref: "feature/y", baseRef: "main") }
             try await fixture.claude.waitUntilStarted()
             let workspace = try #require(fixture.claude.workingDirectory)
@@ -248,6 +254,7 @@ struct WarmWorkspaceTests {
             let head = try await Command.run("git", ["-C", workspace, "rev-parse", "HEAD"])
             #expect(head == (try await git.commitID("feature/y")) + "\n")
             try await Command.run("git", ["-C", workspace, "diff", "--quiet", "HEAD"])
+            FileManager.default.createFile(atPath: release, contents: nil)
             try await run.value
         }
         // Commits pushed from a clone of the branch.
