@@ -66,6 +66,14 @@ struct NATSRunControlTests {
         return client
     }
 
+    /// ``client(_:)`` for runs that exist: the runner that has the run gets longer than the default 2 s to
+    /// answer (on a loaded machine it can take that long); only a run that is not found costs the wait.
+    static func patientClient(_ url: String) -> NATSRunnerClient {
+        var client = client(url)
+        client.findTimeout = .seconds(15)
+        return client
+    }
+
     /// Every reply to one request that arrives within `window` (the endpoints are in no queue group).
     /// - Parameter subject: The full subject, when it is not `runs.<name>` of this suite's edge.
     static func replies(
@@ -214,7 +222,7 @@ struct NATSRunControlTests {
         let fixture = try RunnerFixture("rc-cancel", claudeBehaviour: ["OUTPUT": "never", "DELAY": "60"])
         defer { fixture.directory.remove() }
         try await Self.withRunner(fixture, natsURL: server.url) { runner in
-            let runs = Self.client(server.url)
+            let runs = Self.patientClient(server.url)
             let run = Task { try await runs.send(.run(RunRequest(prompt: "slow"))) }
             try await fixture.claude.waitUntilStarted()
             let claude = try #require(fixture.claude.processID)
@@ -303,7 +311,7 @@ struct NATSRunControlTests {
         let fixture = try ProgressTests.fixture(lineDelay: "0.4")
         defer { fixture.directory.remove() }
         try await Self.withRunner(fixture, natsURL: server.url) { _ in
-            let runs = Self.client(server.url)
+            let runs = Self.patientClient(server.url)
             let run = Task { try await runs.send(.run(RunRequest(prompt: "run the tests"))) }
             try await fixture.claude.waitUntilStarted()
             let id = try #require(try await runs.listRuns(try RunQuery(status: .running)).runs.first?.id)
@@ -369,7 +377,7 @@ struct NATSRunControlTests {
         let fixture = try RunnerFixture("rc-so-far", claudeBehaviour: ["EVENTS_FILE": file, "HANG_AFTER": "60"])
         defer { fixture.directory.remove() }
         try await Self.withRunner(fixture, natsURL: server.url) { runner in
-            let runs = Self.client(server.url)
+            let runs = Self.patientClient(server.url)
             let run = Task { try await runs.send(.run(RunRequest(prompt: "hang"))) }
             try await fixture.claude.waitUntilStarted()
             let id = try #require(try await runs.listRuns(try RunQuery(status: .running)).runs.first?.id)
