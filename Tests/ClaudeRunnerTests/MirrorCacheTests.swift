@@ -107,7 +107,8 @@ struct MirrorCacheTests {
         try await TemporaryDirectory.with("mirror-cache") { directory in
             let cache = cache(directory)
             try cache.prepareRoot()
-            let probe = UpdateProbe(delay: .milliseconds(500))
+            // Long enough that the three overlap however late a loaded machine starts one of them.
+            let probe = UpdateProbe(delay: .seconds(3))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for repo in ["a", "b", "c"] {
                     group.addTask {

@@ -42,12 +42,20 @@ struct NATSIntegrationTests {
     }
 
     /// A runner serving NATS for `fixture` on `natsURL`, with edge id `edge`, while `body` runs.
+    /// - Parameter ledgerRunnerName: Given, the runner opens its ledger (as `claude-runner` does) and goes by
+    ///   this `nats.runnerName`.
     static func withRunner<T: Sendable>(
-        _ fixture: RunnerFixture, natsURL: String, edge: String = "edge-1",
+        _ fixture: RunnerFixture, natsURL: String, edge: String = "edge-1", ledgerRunnerName: String? = nil,
         _ body: @escaping @Sendable (RunnerService) async throws -> T
     ) async throws -> T {
         let background = BackgroundWork(shutdownGrace: .seconds(5), logger: logger)
-        let runner = RunnerService(config: fixture.config, scheduler: background, logger: logger)
+        var config = fixture.config
+        var ledger: (any RunLedger)?
+        if let ledgerRunnerName {
+            config.nats.runnerName = ledgerRunnerName
+            ledger = await LedgerSetup.open(config: config, logger: logger)
+        }
+        let runner = RunnerService(config: config, scheduler: background, ledger: ledger, logger: logger)
         let client = NATSClient(
             options: NATSClientOptions(
                 url: try NATSServerURL(natsURL), name: "Claude Runner - \(edge)", reconnectWait: .milliseconds(100),

@@ -26,36 +26,7 @@ struct NATSRunControlTests {
         _ fixture: RunnerFixture, natsURL: String, name: String = "runner-a",
         _ body: @escaping @Sendable (RunnerService) async throws -> T
     ) async throws -> T {
-        let logger = RunnerFixture.logger
-        var config = fixture.config
-        config.nats.runnerName = name
-        let ledger = await LedgerSetup.open(config: config, logger: logger)
-        let background = BackgroundWork(shutdownGrace: .seconds(5), logger: logger)
-        let runner = RunnerService(config: config, scheduler: background, ledger: ledger, logger: logger)
-        let client = NATSClient(
-            options: NATSClientOptions(
-                url: try NATSServerURL(natsURL), name: "Claude Runner - \(edge)", reconnectWait: .milliseconds(100),
-                maxReconnectWait: .milliseconds(500)),
-            logger: logger)
-        let service = NATSTransport.service(client: client, runner: runner, edgeID: edge, logger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await background.run()
-                return nil
-            }
-            group.addTask {
-                try await client.run()
-                return nil
-            }
-            group.addTask {
-                try await service.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            try await client.waitUntilConnected(timeout: .seconds(30))
-            try await client.flush()
-            return try await body(runner)
-        }
+        try await NATSIntegrationTests.withRunner(fixture, natsURL: natsURL, edge: edge, ledgerRunnerName: name, body)
     }
 
     /// A client that gathers list and usage answers for longer than the default second: the machine may be busy.

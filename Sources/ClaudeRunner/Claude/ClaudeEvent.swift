@@ -190,25 +190,11 @@ enum Lenient {
         try? container.decodeIfPresent(String.self, forKey: key)
     }
 
-    static func bool<K: CodingKey>(_ container: KeyedDecodingContainer<K>, _ key: K) -> Bool? {
-        try? container.decodeIfPresent(Bool.self, forKey: key)
-    }
-
     static func decode<T: Decodable, K: CodingKey>(
         _ type: T.Type, _ container: KeyedDecodingContainer<K>, _ key: K
     )
         -> T?
     {
         (try? container.decodeIfPresent(type, forKey: key)) ?? nil
-    }
-}
-
-extension Lenient {
-    /// An array element that is kept when it decodes and dropped (as `nil`) when it does not.
-    struct Item<T: Decodable>: Decodable {
-        var value: T?
-        init(from decoder: any Decoder) throws {
-            value = try? decoder.singleValueContainer().decode(T.self)
-        }
     }
 }

@@ -236,8 +236,7 @@ final class ClaudeOutputReader: Sendable {
             if !state.startedSent, state.spawnedAt != nil { sendStarted(&state) }
             let plain = state.plain.finish(truncationNote: ClaudeOutcome.truncationNote)
             return Transcript(
-                plainOutput: plain, plainTruncated: state.plain.isTruncated, plainKept: state.plain.keptCount,
-                plainTotal: state.plain.totalCount, stderr: state.stderr.text,
+                plainOutput: plain, stderr: state.stderr.text,
                 stderrTruncated: state.stderr.isTruncated,
                 skippedLines: state.skippedLines, eventCount: state.eventCount, sessionID: state.sessionID,
                 model: state.model, lastText: state.lastText, result: state.result, denials: state.denials,
@@ -247,10 +246,8 @@ final class ClaudeOutputReader: Sendable {
 
     /// What a run printed, reduced.
     struct Transcript: Sendable {
+        /// Plain output, with the truncation note at its end when it was cut.
         var plainOutput: String
-        var plainTruncated: Bool
-        var plainKept: Int
-        var plainTotal: Int
         var stderr: String
         var stderrTruncated: Bool
         var skippedLines: Int

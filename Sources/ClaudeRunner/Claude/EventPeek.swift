@@ -15,18 +15,12 @@ enum EventPeek {
         return scanner.object()
     }
 
-    private struct Scanner {
+    private struct Scanner: JSONByteScanner {
         let bytes: UnsafeRawBufferPointer
         var index = 0
 
         init(bytes: UnsafeRawBufferPointer) {
             self.bytes = bytes
-        }
-
-        var current: UInt8? { index < bytes.count ? bytes[index] : nil }
-
-        mutating func skipSpace() {
-            while let byte = current, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { index += 1 }
         }
 
         mutating func object() -> Keys? {
@@ -68,22 +62,6 @@ enum EventPeek {
             index += 1
             skipSpace()
             return index == bytes.count ? keys : nil
-        }
-
-        /// A string without escapes, read whole (keys and type names); `nil` (not moved on) otherwise.
-        mutating func plainString() -> String? {
-            let start = index + 1
-            var end = start
-            while end < bytes.count {
-                let byte = bytes[end]
-                if byte == UInt8(ascii: "\"") {
-                    index = end + 1
-                    return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-                }
-                if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
-                end += 1
-            }
-            return nil
         }
 
         mutating func skipString() -> Bool {

@@ -58,14 +58,6 @@ extension RunRecord: FetchableRecord, PersistableRecord {
         if usage?.isEmpty == true { usage = nil }
     }
 
-    /// The columns ``encode(to:)`` writes, `id` first.
-    static let columns = [
-        "id", "kind", "transport", "repo", "ref", "base_ref", "event", "pr_number", "issue_number", "model", "status",
-        "error", "created_at", "started_at", "ended_at", "duration_ms", "exit_code", "session_id", "cost_usd",
-        "num_turns", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
-        "permission_denials", "pull_request", "runner", "workspace_source", "workspace_ms", "deliveries",
-    ]
-
     public func encode(to container: inout PersistenceContainer) throws {
         container["id"] = id
         container["kind"] = kind

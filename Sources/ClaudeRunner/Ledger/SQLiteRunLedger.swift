@@ -54,23 +54,23 @@ public final class SQLiteRunLedger: RunLedger {
         let record = record.normalized()
         do {
             try await write { db in
-                // One cached statement: three saves per run, so building an upsert each time would show.
-                let statement = try db.cachedStatement(sql: Self.saveSQL)
+                // One cached statement (three saves per run): the columns are those the record encodes.
                 let values = try record.databaseDictionary
-                try statement.execute(arguments: StatementArguments(RunRecord.columns.map { values[$0] ?? .null }))
+                let columns = values.keys.sorted()
+                let statement = try db.cachedStatement(sql: Self.saveSQL(columns: columns))
+                try statement.execute(arguments: StatementArguments(columns.map { values[$0] ?? .null }))
             }
         } catch {
             throw Self.failure("save run \(record.id)", error)
         }
     }
 
-    /// Inserts a run, or replaces every column of the one with its id (the usage triggers see an update).
-    static let saveSQL: String = {
-        let columns = RunRecord.columns
-        return "INSERT INTO runs (\(columns.joined(separator: ", "))) VALUES ("
+    /// Inserts a run, or replaces `columns` of the one with its id (the usage triggers see an update).
+    static func saveSQL(columns: [String]) -> String {
+        "INSERT INTO runs (\(columns.joined(separator: ", "))) VALUES ("
             + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ") ON CONFLICT(id) DO UPDATE SET "
-            + columns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-    }()
+            + columns.filter { $0 != "id" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+    }
 
     @discardableResult
     public func update(

@@ -16,22 +16,12 @@ enum JSONBytes {
         return parser.index == bytes.count ? value : nil
     }
 
-    private struct Parser {
+    private struct Parser: JSONByteScanner {
         let bytes: UnsafeRawBufferPointer
         var index = 0
 
         init(bytes: UnsafeRawBufferPointer) {
             self.bytes = bytes
-        }
-
-        var current: UInt8? { index < bytes.count ? bytes[index] : nil }
-
-        mutating func skipSpace() {
-            while index < bytes.count {
-                let byte = bytes[index]
-                guard byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D else { return }
-                index += 1
-            }
         }
 
         mutating func value(depth: Int) -> JSONValue? {
@@ -123,17 +113,13 @@ enum JSONBytes {
 
         /// A string at `index` (its opening quote); escapes decoded.
         mutating func string() -> String? {
+            // Most strings have no escape: taken whole.
+            if let plain = plainString() { return plain }
             let start = index + 1
             var end = start
-            // Most strings have no escape: taken whole.
-            while end < bytes.count {
-                let byte = bytes[end]
-                if byte == UInt8(ascii: "\"") {
-                    index = end + 1
-                    return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-                }
-                if byte == UInt8(ascii: "\\") { break }
-                if byte < 0x20 { return nil }
+            // Up to the first escape (`plainString` stopped at it, or at a control character: malformed).
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\\") {
+                if bytes[end] < 0x20 { return nil }
                 end += 1
             }
             guard end < bytes.count else { return nil }
@@ -254,5 +240,40 @@ enum JSONBytes {
         }
 
         static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+    }
+}
+
+/// What the byte-level JSON readers share: a position in UTF-8 bytes, white space, and strings without escapes.
+protocol JSONByteScanner {
+    var bytes: UnsafeRawBufferPointer { get }
+    var index: Int { get set }
+}
+
+extension JSONByteScanner {
+    var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    mutating func skipSpace() {
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D else { return }
+            index += 1
+        }
+    }
+
+    /// The string at `index` (its opening quote) when it has no escape and no control character, read whole
+    /// and moved past; `nil` (not moved) otherwise.
+    mutating func plainString() -> String? {
+        let start = index + 1
+        var end = start
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                index = end + 1
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            end += 1
+        }
+        return nil
     }
 }

@@ -121,4 +121,26 @@ struct TranscriptTests {
             #expect(lines == [#"{"type":"queued"}"#])
         }
     }
+
+    @Test("a transcript keeps at most 1 MiB of a Result's output, with a note; other events as they are")
+    func resultOutputCut() throws {
+        let id = ULID().description
+        let output = String(repeating: "é", count: RunEvent.transcriptOutputBytes)  // 2 bytes each
+        let big = RunEvent(runID: id, elapsedMS: 5, payload: .result(RunResult(id: id, output: output)))
+        guard case .result(let kept) = big.forTranscript.payload else {
+            Issue.record("not a result any more")
+            return
+        }
+        let note =
+            "[claude-runner: the transcript keeps the first \(RunEvent.transcriptOutputBytes) of "
+            + "\(output.utf8.count) bytes of the output]"
+        #expect(kept.output.hasSuffix(note))
+        #expect(kept.output.utf8.count <= RunEvent.transcriptOutputBytes + note.utf8.count + 2)
+        #expect(kept.output.hasPrefix(String(repeating: "é", count: 1000)))
+        let small = RunEvent(runID: id, elapsedMS: 5, payload: .result(RunResult(id: id, output: "done")))
+        #expect(small.forTranscript == small)
+        let tool = RunEvent(
+            runID: id, elapsedMS: 5, payload: .tool(name: "Bash", input: String(repeating: "x", count: 2 << 20)))
+        #expect(tool.forTranscript == tool)
+    }
 }
