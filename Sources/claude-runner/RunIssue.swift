@@ -57,49 +57,60 @@ struct RunIssue: AsyncParsableCommand {
 
             let ledger = await LedgerSetup.open(config: config, logger: logger)
             let service = RunnerService(config: config, scheduler: nil, ledger: ledger, logger: logger)
-            await service.loadBudget()
-            for warning in service.startupWarnings() { logger.warning("\(warning)") }
             do {
-                try service.prepareWorkDir()
-            } catch {
-                throw StartupError("cannot create workDir \(config.workDir): \(error.localizedDescription)")
-            }
-            let task: IssueTask
-            do {
-                task = try await service.prepareIssue(
-                    RunIssueRequest(repo: repo, ref: value(ref, "REF"), issueNumber: number), transport: .cli,
+                try await runInForeground(
+                    RunIssueRequest(repo: repo, ref: value(ref, "REF"), issueNumber: number), service: service,
                     logger: logger)
-            } catch let error as RunnerError {
-                throw StartupError(error.message)
+            } catch {
+                await ledger?.close()
+                throw error
             }
-            logger.info("issue accepted; running in the foreground", metadata: ["run.id": "\(task.attemptID)"])
-            await task.execution.begin()
-            // SIGINT/SIGTERM interrupt the run: Claude's process group is stopped and the attempt is recorded
-            // and reported as interrupted, as the daemon does at the end of its shutdown grace.
-            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-            let outcome: IssueOutcome? = await withTaskGroup(of: IssueOutcome?.self) { group in
-                group.addTask { await service.executeIssue(task, logger: logger) }
-                group.addTask {
-                    for await signal in signals {
-                        logger.warning("signal received; interrupting the issue run", metadata: ["signal": "\(signal)"])
-                        return nil
-                    }
+            // Closing writes the attempt's last record.
+            await ledger?.close()
+        }
+    }
+
+    private func runInForeground(_ request: RunIssueRequest, service: RunnerService, logger: Logger) async throws {
+        await service.loadBudget()
+        for warning in service.startupWarnings() { logger.warning("\(warning)") }
+        do {
+            try service.prepareWorkDir()
+        } catch {
+            throw StartupError("cannot create workDir \(service.config.workDir): \(error.localizedDescription)")
+        }
+        let task: IssueTask
+        do {
+            task = try await service.prepareIssue(request, transport: .cli, logger: logger)
+        } catch let error as RunnerError {
+            throw StartupError(error.message)
+        }
+        logger.info("issue accepted; running in the foreground", metadata: ["run.id": "\(task.attemptID)"])
+        await task.execution.begin()
+        // SIGINT/SIGTERM interrupt the run: Claude's process group is stopped and the attempt is recorded
+        // and reported as interrupted, as the daemon does at the end of its shutdown grace.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let outcome: IssueOutcome? = await withTaskGroup(of: IssueOutcome?.self) { group in
+            group.addTask { await service.executeIssue(task, logger: logger) }
+            group.addTask {
+                for await signal in signals {
+                    logger.warning("signal received; interrupting the issue run", metadata: ["signal": "\(signal)"])
                     return nil
                 }
-                var outcome: IssueOutcome?
-                while let next = await group.next() {
-                    if let next { outcome = next }
-                    group.cancelAll()
-                }
-                return outcome
+                return nil
             }
-            guard let outcome else { throw StartupError("issue run \(task.attemptID) did not finish") }
-            guard outcome.completed else {
-                let firstLine = (outcome.detail ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-                throw StartupError(
-                    "issue run \(task.attemptID) failed (\(outcome.errorType ?? "failed")): \(firstLine)")
+            var outcome: IssueOutcome?
+            while let next = await group.next() {
+                if let next { outcome = next }
+                group.cancelAll()
             }
-            print(task.acceptedResult.output)
+            return outcome
         }
+        guard let outcome else { throw StartupError("issue run \(task.attemptID) did not finish") }
+        guard outcome.completed else {
+            let firstLine = (outcome.detail ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            throw StartupError(
+                "issue run \(task.attemptID) failed (\(outcome.errorType ?? "failed")): \(firstLine)")
+        }
+        print(task.acceptedResult.output)
     }
 }

@@ -134,8 +134,11 @@ struct Serve: AsyncParsableCommand {
             } catch  where background.wasAskedToShutDown {
                 logger.warning("in-flight work was cut short by the shutdown grace", metadata: ["error": "\(error)"])
             } catch {
+                await ledger?.close()
                 throw StartupError("stopped: \(error)")
             }
+            // Closing writes the runs' last records.
+            await ledger?.close()
             logger.info("claude-runner stopped")
         }
     }

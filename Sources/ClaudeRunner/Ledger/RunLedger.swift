@@ -2,10 +2,10 @@ import Foundation
 
 /// The record of every run: what the rest of the program calls. ``SQLiteRunLedger`` is the implementation.
 ///
-/// A run is written a handful of times, each write one short transaction: ``insert(_:)`` when it is queued,
-/// ``update(_:_:)`` when it starts, and ``save(_:)`` (or ``update(_:_:)``) with the final status and every
-/// result field when it ends. Nothing here is meant to be called per event; a run's events go to its
-/// transcript through a ``TranscriptWriter``, which buffers them.
+/// A run is saved a handful of times, with ``saveLater(_:)``: when it is queued, when it starts, and with the
+/// final status and every result field when it ends; those saves are batched, so that a run never waits for
+/// the database. Nothing here is meant to be called per event; a run's events go to its transcript through
+/// a ``TranscriptWriter``, which buffers them.
 ///
 /// Writes are not cancelled with the calling task: a run that is being cancelled still records how it ended.
 public protocol RunLedger: Sendable {
@@ -14,6 +14,12 @@ public protocol RunLedger: Sendable {
 
     /// Writes the whole record, adding it when it is not there yet. Throws when the id is not a ULID.
     func save(_ record: RunRecord) async throws
+
+    /// Queues the whole record to be written soon, off the caller's path, and returns at once. Queued saves are
+    /// written in batches (only the newest record of a run), before any read or other write that comes after
+    /// them, and before ``close()`` returns; a failure is logged. A run's `queued`/`running`/final records go
+    /// this way, so that recording them costs a run next to nothing.
+    func saveLater(_ record: RunRecord)
 
     /// Changes a recorded run in one transaction and returns it as written; `nil` when the id is unknown.
     @discardableResult
@@ -39,8 +45,9 @@ public protocol RunLedger: Sendable {
     @discardableResult
     func sweep(olderThan date: Date) async throws -> Int
 
-    /// A writer for a run's transcript; it must be ``TranscriptWriter/run()``-ing to write, and
-    /// ``TranscriptWriter/finish()``-ed at the end. ``withTranscript(for:_:)`` does both.
+    /// A writer for a run's transcript, to be ``TranscriptWriter/finish()``-ed at the end (a writer made
+    /// without a ``TranscriptFlusher`` must also be ``TranscriptWriter/run()``-ing to write before that).
+    /// ``withTranscript(for:_:)`` does both.
     func transcriptWriter(for id: String) -> TranscriptWriter
 
     /// A run's transcript, or `nil` when it has none.

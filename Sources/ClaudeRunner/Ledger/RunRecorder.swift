@@ -1,20 +1,18 @@
 import Foundation
-import Logging
 import Synchronization
 
-/// One run's entry in the ledger: written when the run is queued, when it starts, and when it ends (never
+/// One run's entry in the ledger: saved when the run is queued, when it starts, and when it ends (never
 /// per event), with its progress events appended to its transcript as they go.
 ///
-/// A failed write is logged and never fails the run.
+/// Saves go through ``RunLedger/saveLater(_:)``: the run never waits for the database, and a failed write is
+/// logged by the ledger and never fails the run.
 final class RunRecorder: Sendable {
     let ledger: any RunLedger
     let transcript: TranscriptWriter
-    let logger: Logger
     private let record: Mutex<RunRecord>
 
-    init(ledger: any RunLedger, record: RunRecord, progress: RunProgress, logger: Logger) {
+    init(ledger: any RunLedger, record: RunRecord, progress: RunProgress) {
         self.ledger = ledger
-        self.logger = logger
         self.record = Mutex(record)
         let transcript = ledger.transcriptWriter(for: record.id)
         self.transcript = transcript
@@ -23,25 +21,21 @@ final class RunRecorder: Sendable {
 
     var current: RunRecord { record.withLock { $0 } }
 
-    func queued() async {
-        // `save`, not `insert`: a redelivered task comes back with its attempt id.
-        await write("record queued run") { try await $0.save($1) }
+    func queued() {
+        // A save, not an insert: a redelivered task comes back with its attempt id.
+        ledger.saveLater(current)
     }
 
-    func running() async {
+    func running() {
         change {
             $0.status = .running
             $0.startedAt = Date()
         }
-        await write("record running run") { try await $0.save($1) }
+        ledger.saveLater(current)
     }
 
     /// The final values; `change` fills what only the caller knows (a pull request, the workspace).
-    func finished(
-        _ result: RunResult, status: RunStatus, exitCode: Int32?, change: (inout RunRecord) -> Void
-    )
-        async
-    {
+    func finished(_ result: RunResult, status: RunStatus, exitCode: Int32?, change: (inout RunRecord) -> Void) {
         self.change { record in
             let ended = Date()
             record.status = status
@@ -62,18 +56,10 @@ final class RunRecorder: Sendable {
             record.permissionDenials = result.permissionDenials?.count
             change(&record)
         }
-        await write("record finished run") { try await $0.save($1) }
+        ledger.saveLater(current)
     }
 
     func change(_ body: (inout RunRecord) -> Void) {
         record.withLock { body(&$0) }
-    }
-
-    private func write(_ what: String, _ body: (any RunLedger, RunRecord) async throws -> Void) async {
-        do {
-            try await body(ledger, current)
-        } catch {
-            logger.warning("\(what)", metadata: ["error": "\(error)"])
-        }
     }
 }

@@ -19,6 +19,25 @@ public final class SQLiteRunLedger: RunLedger {
     private let logger: Logger
     /// Whether a sweep has looked for transcripts whose run is gone (once per open is enough).
     private let orphansSwept = Mutex(false)
+    /// Writes the open transcripts' batches.
+    private let flusher = TranscriptFlusher()
+    /// What ``saveLater(_:)`` took and the writer has not written yet.
+    private let pending = Mutex(PendingSaves())
+
+    /// The newest record of each run waiting to be written, in the order the runs first came.
+    private struct PendingSaves {
+        var records: [String: RunRecord] = [:]
+        var order: [String] = []
+        /// A drain is queued on (or running on) the writer; it is cleared only once nothing is pending.
+        var draining = false
+
+        mutating func take() -> [RunRecord] {
+            let batch = order.compactMap { records[$0] }
+            records.removeAll(keepingCapacity: true)
+            order.removeAll(keepingCapacity: true)
+            return batch
+        }
+    }
 
     init(path: String, pool: DatabasePool, transcriptDirectory: String, maxTranscriptBytes: Int, logger: Logger) {
         self.path = path
@@ -53,16 +72,83 @@ public final class SQLiteRunLedger: RunLedger {
         try Self.checkID(record.id)
         let record = record.normalized()
         do {
-            try await write { db in
-                // One cached statement (three saves per run): the columns are those the record encodes.
-                let values = try record.databaseDictionary
-                let columns = values.keys.sorted()
-                let statement = try db.cachedStatement(sql: Self.saveSQL(columns: columns))
-                try statement.execute(arguments: StatementArguments(columns.map { values[$0] ?? .null }))
-            }
+            try await write { db in try Self.saveRow(record, db) }
         } catch {
             throw Self.failure("save run \(record.id)", error)
         }
+    }
+
+    public func saveLater(_ record: RunRecord) {
+        guard ULID.isValid(record.id) else {
+            logger.warning("not recording a run whose id is not a ULID", metadata: ["run": "\(record.id)"])
+            return
+        }
+        let record = record.normalized()
+        let startDrain = pending.withLock { pending in
+            if pending.records.updateValue(record, forKey: record.id) == nil { pending.order.append(record.id) }
+            defer { pending.draining = true }
+            return !pending.draining
+        }
+        guard startDrain else { return }
+        // A moment's wait, so that the saves of a short run (queued, running, ended) share a transaction.
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.saveDelay) { [self] in drainLater() }
+    }
+
+    /// How long a save waits for others to join its transaction; reads and other writes do not wait for it.
+    static let saveDelay = DispatchTimeInterval.milliseconds(10)
+
+    private func drainLater() {
+        pool.asyncWriteWithoutTransaction { [self] db in
+            // Batch after batch, until nothing is pending: saves that come meanwhile join the next batch.
+            while true {
+                let batch: [RunRecord] = pending.withLock { pending in
+                    let batch = pending.take()
+                    if batch.isEmpty { pending.draining = false }
+                    return batch
+                }
+                guard !batch.isEmpty else { return }
+                do {
+                    try db.inTransaction {
+                        try savePending(batch, db)
+                        return .commit
+                    }
+                } catch {
+                    logger.warning(
+                        "cannot record runs", metadata: ["runs": "\(batch.map(\.id))", "reason": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Writes what ``saveLater(_:)`` left pending, inside the caller's transaction, so that every other read
+    /// and write sees the runs as they were last saved.
+    private func savePending(_ db: Database) throws {
+        let batch = pending.withLock { $0.take() }
+        if !batch.isEmpty { try savePending(batch, db) }
+    }
+
+    private func savePending(_ batch: [RunRecord], _ db: Database) throws {
+        for record in batch {
+            do {
+                try Self.saveRow(record, db)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                logger.warning("cannot record a run", metadata: ["run": "\(record.id)", "reason": "\(error)"])
+            }
+        }
+    }
+
+    /// Waits until what ``saveLater(_:)`` took is written; reads call it first.
+    private func settle() async throws {
+        guard pending.withLock({ $0.draining }) else { return }
+        try await write { _ in }
+    }
+
+    /// One cached statement (runs are saved several times each): the columns are those the record encodes.
+    private static func saveRow(_ record: RunRecord, _ db: Database) throws {
+        let values = try record.databaseDictionary
+        let columns = values.keys.sorted()
+        let statement = try db.cachedStatement(sql: saveSQL(columns: columns))
+        try statement.execute(arguments: StatementArguments(columns.map { values[$0] ?? .null }))
     }
 
     /// Inserts a run, or replaces `columns` of the one with its id (the usage triggers see an update).
@@ -168,6 +254,7 @@ public final class SQLiteRunLedger: RunLedger {
 
     public func get(_ id: String) async throws -> RunRecord? {
         do {
+            try await settle()
             return try await pool.read { db in try RunRecord.fetchOne(db, key: id) }
         } catch {
             throw Self.failure("read run \(id)", error)
@@ -182,6 +269,7 @@ public final class SQLiteRunLedger: RunLedger {
         if let before = query.before { request = request.filter(RunRecord.Columns.id < before) }
         let page = request.order(RunRecord.Columns.id.desc).limit(query.limit)
         do {
+            try await settle()
             return try await pool.read { db in try page.fetchAll(db) }
         } catch {
             throw Self.failure("list runs", error)
@@ -220,6 +308,7 @@ public final class SQLiteRunLedger: RunLedger {
         let firstWholeDay = (since + Self.dayMilliseconds - 1).floorDivided(by: Self.dayMilliseconds)
         let arguments: StatementArguments = [firstWholeDay, since, firstWholeDay * Self.dayMilliseconds]
         do {
+            try await settle()
             let rows = try await pool.read { db in
                 try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                     UsageRow(
@@ -240,6 +329,7 @@ public final class SQLiteRunLedger: RunLedger {
     public func costSince(_ date: Date) async throws -> Double {
         let since = LedgerTime.milliseconds(date)
         do {
+            try await settle()
             return try await pool.read { db in
                 try Double.fetchOne(db, sql: "SELECT TOTAL(cost_usd) FROM runs WHERE ended_at >= ?", arguments: [since])
                     ?? 0
@@ -257,11 +347,13 @@ public final class SQLiteRunLedger: RunLedger {
             logger.warning("not keeping a transcript for a run id that is not a ULID", metadata: ["run": "\(id)"])
             return TranscriptWriter(runID: id, path: "/dev/null", maxBytes: 0, logger: logger)
         }
-        return TranscriptWriter(runID: id, path: transcriptPath(id), maxBytes: maxTranscriptBytes, logger: logger)
+        return TranscriptWriter(
+            runID: id, path: transcriptPath(id), maxBytes: maxTranscriptBytes, flusher: flusher, logger: logger)
     }
 
     public func transcript(_ id: String) -> TranscriptLines? {
         guard ULID.isValid(id) else { return nil }
+        flusher.settle(runID: id)
         let path = transcriptPath(id)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         return TranscriptLines(path: path)
@@ -274,7 +366,9 @@ public final class SQLiteRunLedger: RunLedger {
     // MARK: Closing
 
     public func close() async {
+        flusher.stop()
         do {
+            try await settle()
             try pool.close()
         } catch {
             logger.warning("cannot close the run ledger", metadata: ["path": "\(path)", "reason": "\(error)"])
@@ -287,7 +381,11 @@ public final class SQLiteRunLedger: RunLedger {
     /// being cancelled must still be able to record how it ended. (GRDB's async `write` honours cancellation.)
     private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            pool.asyncWrite(updates) { _, result in continuation.resume(with: result) }
+            pool.asyncWrite(
+                { [self] db in
+                    try savePending(db)
+                    return try updates(db)
+                }, completion: { _, result in continuation.resume(with: result) })
         }
     }
 

@@ -14,9 +14,10 @@ import Synchronization
 /// Keeps one run's progress events as NDJSON in its transcript file, off the caller's path.
 ///
 /// ``append(_:)-(String)`` only copies the line into a buffer, so it can be called from the code that reads
-/// Claude's output; ``run()`` writes the buffer out in batches (every ``flushInterval``, or sooner once
-/// ``flushBytes`` are waiting), and ``finish()`` writes what is left and closes the file. The lines are
-/// expected to be redacted JSON objects without newlines.
+/// Claude's output. The buffer is written out in batches (every ``flushInterval``, or sooner once
+/// ``flushBytes`` are waiting) by the ``TranscriptFlusher`` the writer was made with, which serves every
+/// transcript of a ledger, or else by ``run()``; ``finish()`` writes what is left and closes the file. The
+/// lines are expected to be redacted JSON objects without newlines.
 ///
 /// A transcript holds at most `maxBytes`: the line that would go past it is replaced by one final line
 /// `{"type":"transcript_cut","id":...,"max_bytes":...}` and nothing more is written. A write that fails (a full
@@ -52,20 +53,25 @@ public final class TranscriptWriter: Sendable {
     private let output = Mutex(Output())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    private let flusher: TranscriptFlusher?
     private let logger: Logger
 
     /// A writer that appends to `path`; what the file already holds counts toward `maxBytes`. A ledger makes
     /// these (``RunLedger/transcriptWriter(for:)``); the initializer is public for other ledgers and fakes.
-    public init(runID: String, path: String, maxBytes: Int, logger: Logger) {
+    /// - Parameter flusher: Writes the batches; without one, ``run()`` must be running to write them.
+    public init(runID: String, path: String, maxBytes: Int, flusher: TranscriptFlusher? = nil, logger: Logger) {
         self.runID = runID
         self.path = path
         self.maxBytes = max(0, maxBytes)
+        self.flusher = flusher
         self.logger = logger
         self.cutLine = Array(#"{"type":"transcript_cut","id":"\#(runID)","max_bytes":\#(maxBytes)}"#.utf8) + [0x0A]
-        let existing = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        var status = stat()
+        let existing = maxBytes > 0 && stat(path, &status) == 0 ? Int(status.st_size) : 0
         let cut = existing >= maxBytes || Self.endsWith(cutLine, path: path, size: existing)
         self.buffer = Mutex(Buffer(accepted: existing, closed: maxBytes <= 0 || cut))
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        if maxBytes > 0 { flusher?.add(self) }
     }
 
     /// Whether an earlier writer already cut this transcript.
@@ -119,11 +125,14 @@ public final class TranscriptWriter: Sendable {
             state.accepted += size
             return state.pending.count >= Self.flushBytes
         }
-        if full { wake.yield() }
+        guard full else { return }
+        if let flusher { flusher.wake() } else { wake.yield() }
     }
 
-    /// Writes batches until ``finish()`` is called or the task is cancelled. Run it in a child task.
+    /// Writes batches until ``finish()`` is called or the task is cancelled. Run it in a child task. A writer
+    /// made with a ``TranscriptFlusher`` has nothing to run: this returns at once.
     public func run() async {
+        guard flusher == nil else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [wake] in
                 while !Task.isCancelled {
@@ -142,6 +151,23 @@ public final class TranscriptWriter: Sendable {
         buffer.withLock { $0.closed = true }
         flush(closing: true)
         wake.finish()
+        flusher?.remove(self)
+    }
+
+    /// Takes no more lines; the flusher writes what is buffered and closes the file with its next batch (at
+    /// once when the ledger is asked for the transcript). Without a flusher, the same as ``finish()``.
+    public func finishLater() {
+        guard flusher != nil else { return finish() }
+        buffer.withLock { $0.closed = true }
+        wake.finish()
+    }
+
+    /// Writes what is buffered, and closes the file once no more lines are taken (the flusher calls it).
+    /// - Returns: Whether the writer is done.
+    func flushForFlusher() -> Bool {
+        let done = buffer.withLock { $0.closed }
+        flush(closing: done)
+        return done
     }
 
     private func flush(closing: Bool) {
@@ -183,6 +209,70 @@ public final class TranscriptWriter: Sendable {
             "cannot write the transcript of a run; the rest of it is dropped",
             metadata: ["run": "\(runID)", "path": "\(path)", "reason": "\(reason)"])
     }
+}
+
+/// Writes the buffered lines of every open transcript of a ledger, every ``TranscriptWriter/flushInterval``
+/// and as soon as one has ``TranscriptWriter/flushBytes`` waiting: one task for all runs, so that a run's
+/// transcript costs it no task of its own.
+public final class TranscriptFlusher: Sendable {
+    private let writers = Mutex<[ObjectIdentifier: TranscriptWriter]>([:])
+    private let wakeups: AsyncStream<Void>
+    private let wakeup: AsyncStream<Void>.Continuation
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    public init() {
+        (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    deinit {
+        task.withLock { $0?.cancel() }
+    }
+
+    /// Writes every open transcript now, and stops flushing.
+    public func stop() {
+        task.withLock { $0?.cancel() }
+        wakeup.finish()
+        flush { _ in true }
+    }
+
+    /// Writes the transcripts of run `runID` now: a reader then finds every line of a run that has ended.
+    public func settle(runID: String) {
+        flush { $0.runID == runID }
+    }
+
+    private func flush(_ which: (TranscriptWriter) -> Bool) {
+        for writer in writers.withLock({ $0.values.filter(which) }) where writer.flushForFlusher() {
+            remove(writer)
+        }
+    }
+
+    func add(_ writer: TranscriptWriter) {
+        writers.withLock { $0[ObjectIdentifier(writer)] = writer }
+        task.withLock { task in
+            guard task == nil else { return }
+            task = Task.detached { [weak self, wakeups, wakeup] in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: TranscriptWriter.flushInterval)
+                            wakeup.yield()
+                        }
+                    }
+                    for await _ in wakeups {
+                        guard let self else { break }
+                        self.flush { _ in true }
+                    }
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
+    func remove(_ writer: TranscriptWriter) {
+        _ = writers.withLock { $0.removeValue(forKey: ObjectIdentifier(writer)) }
+    }
+
+    func wake() { wakeup.yield() }
 }
 
 /// A run's transcript, line by line, read from its file in chunks.

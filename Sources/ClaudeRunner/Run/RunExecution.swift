@@ -31,7 +31,6 @@ public final class RunExecution: Sendable {
     let service: RunnerService
     let recorder: RunRecorder?
     private let state = Mutex(State())
-    private let transcriptTask = Mutex<Task<Void, Never>?>(nil)
 
     struct State {
         var cancelRequested = false
@@ -52,7 +51,7 @@ public final class RunExecution: Sendable {
         var record = record
         record.runner = record.runner ?? service.runnerName
         self.recorder = service.ledger.map {
-            RunRecorder(ledger: $0, record: record, progress: progress, logger: service.logger)
+            RunRecorder(ledger: $0, record: record, progress: progress)
         }
     }
 
@@ -60,9 +59,7 @@ public final class RunExecution: Sendable {
     /// its transcript starts.
     public func begin() async {
         service.activeRuns.add(self)
-        guard let recorder else { return }
-        transcriptTask.withLock { $0 = Task { await recorder.transcript.run() } }
-        await recorder.queued()
+        recorder?.queued()
     }
 
     /// The run's record now (`nil` without a ledger).
@@ -139,7 +136,7 @@ public final class RunExecution: Sendable {
             onWait: { [progress] position in progress.emit(.queued(position: position)) }
         ) {
             state.withLock { $0.status = .running }
-            await recorder?.running()
+            recorder?.running()
             return try await body()
         }
     }
@@ -171,8 +168,8 @@ public final class RunExecution: Sendable {
             kind: kind, status: status, duration: ContinuousClock.now - progress.startedAt, costUSD: result.costUSD,
             usage: result.usage)
         if let cost = result.costUSD { service.budget.add(cost) }
-        await recorder?.finished(result, status: status, exitCode: exitCode, change: change)
-        await endTranscript()
+        recorder?.finished(result, status: status, exitCode: exitCode, change: change)
+        endTranscript()
     }
 
     /// Ends a run whose request failed after it began (a failed clone, a full queue).
@@ -181,17 +178,15 @@ public final class RunExecution: Sendable {
         progress.emit(.error(message))
         RunMetrics.runFinished(
             kind: kind, status: status, duration: ContinuousClock.now - progress.startedAt, costUSD: nil, usage: nil)
-        await recorder?.finished(RunResult(id: id, output: "", error: message), status: status, exitCode: nil) { _ in }
-        await endTranscript()
+        recorder?.finished(RunResult(id: id, output: "", error: message), status: status, exitCode: nil) { _ in }
+        endTranscript()
     }
 
     /// The transcript is complete (and the record final) before the run stops being active, so that a
     /// follower always finds the run one way or the other.
-    private func endTranscript() async {
+    private func endTranscript() {
         defer { service.activeRuns.remove(id) }
-        guard let recorder else { return }
-        recorder.transcript.finish()
-        await transcriptTask.withLock { $0 }?.value
+        recorder?.transcript.finishLater()
     }
 }
 

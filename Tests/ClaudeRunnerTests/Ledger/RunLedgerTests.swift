@@ -372,6 +372,56 @@ struct RunLedgerTests {
         }
     }
 
+    @Test("saveLater: every read and write after it sees the newest save, many runs at once; close writes the rest")
+    func saveLater() async throws {
+        try await TemporaryDirectory.with("ledger-save-later") { directory in
+            let path = directory.appending("runs.db")
+            let ledger = try SQLiteRunLedger.open(path: path, logger: Fixture.logger)
+            var record = RunRecord(kind: .run, transport: .http, repo: "acme/widgets")
+            ledger.saveLater(record)
+            #expect(try await ledger.get(record.id)?.status == .queued)
+            record.status = .running
+            record.startedAt = Fixture.time("2026-05-01T10:00:00Z")
+            ledger.saveLater(record)
+            // A write sees it too: the update starts from the running record.
+            let updated = try await ledger.update(record.id) { $0.numTurns = 3 }
+            #expect(updated?.status == .running)
+            #expect(updated?.startedAt == record.startedAt)
+
+            // Many runs, each saved three times from its own task: only the newest save of each stays.
+            let count = 200
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<count {
+                    group.addTask {
+                        var run = RunRecord(kind: .review, transport: .nats, repo: "acme/\(index % 5)")
+                        ledger.saveLater(run)
+                        run.status = .running
+                        ledger.saveLater(run)
+                        run.status = .completed
+                        run.costUSD = 0.5
+                        run.numTurns = index
+                        ledger.saveLater(run)
+                    }
+                }
+            }
+            let reviews = try await ledger.list(try RunQuery(kind: .review, limit: 500))
+            #expect(reviews.count == count)
+            #expect(reviews.allSatisfy { $0.status == .completed && $0.costUSD == 0.5 })
+            #expect(Set(reviews.compactMap(\.numTurns)) == Set(0..<count))
+            #expect(try await ledger.usage(UsageQuery(since: .distantPast, by: .kind)).total.runs == count + 1)
+
+            // A save right before close is on disk after it, and a bad id is logged, not written.
+            record.status = .completed
+            ledger.saveLater(record)
+            ledger.saveLater(RunRecord(id: "not-a-ulid", kind: .run, transport: .http))
+            await ledger.close()
+            let reopened = try SQLiteRunLedger.open(path: path, logger: Fixture.logger)
+            #expect(try await reopened.get(record.id)?.status == .completed)
+            #expect(try await reopened.list(try RunQuery(limit: 500)).count == count + 1)
+            await reopened.close()
+        }
+    }
+
     @Test("markInterrupted ends the runs left queued or running, only the named runner's when given")
     func markInterrupted() async throws {
         try await Fixture.withLedger { ledger, _ in
