@@ -90,12 +90,8 @@ public final class SQLiteRunLedger: RunLedger {
             return !pending.draining
         }
         guard startDrain else { return }
-        // A moment's wait, so that the saves of a short run (queued, running, ended) share a transaction.
-        DispatchQueue.global().asyncAfter(deadline: .now() + Self.saveDelay) { [self] in drainLater() }
+        drainLater()
     }
-
-    /// How long a save waits for others to join its transaction; reads and other writes do not wait for it.
-    static let saveDelay = DispatchTimeInterval.milliseconds(10)
 
     private func drainLater() {
         pool.asyncWriteWithoutTransaction { [self] db in

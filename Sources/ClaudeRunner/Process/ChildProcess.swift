@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Subprocess
-import Synchronization
 
 #if canImport(System)
     import System
@@ -52,18 +51,16 @@ public enum ChildProcess {
         options.teardownSequence = [
             .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: spec.terminationGrace)
         ]
-        let executable: Executable
-        if spec.executable.contains("/") {
-            executable = .path(FilePath(spec.executable))
-        } else if let path = ExecutableLookup.find(spec.executable) {
-            executable = .path(FilePath(path))
-        } else {
-            throw LaunchError(description: "exec: \"\(spec.executable)\": executable file not found in $PATH")
+        var overrides: [Environment.Key: String?] = [:]
+        for (key, value) in spec.environment {
+            if let environmentKey = Environment.Key(rawValue: key) { overrides[environmentKey] = value }
         }
+        let executable: Executable =
+            spec.executable.contains("/") ? .path(FilePath(spec.executable)) : .name(spec.executable)
         let configuration = Configuration(
             executable: executable,
             arguments: Arguments(spec.arguments),
-            environment: .custom(environment(updating: spec.environment)),
+            environment: .inherit.updating(overrides),
             workingDirectory: spec.workingDirectory.map { FilePath($0) },
             platformOptions: options
         )
@@ -102,30 +99,6 @@ public enum ChildProcess {
         }
     }
 
-    /// The runner's environment with `overrides` applied (a `nil` value removes the variable), as the
-    /// NUL-terminated `KEY=value` byte strings the child gets (Subprocess copies them with `strdup`); read
-    /// straight from `environ`, without building a dictionary.
-    static func environment(updating overrides: [String: String?]) -> [[UInt8]] {
-        var entries: [[UInt8]] = []
-        entries.reserveCapacity(64)
-        var entry = environ
-        while let pointer = entry.pointee {
-            let bytes = UnsafeBufferPointer(
-                start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer) + 1)
-            let key = bytes.firstIndex(of: UInt8(ascii: "=")).map { String(decoding: bytes[..<$0], as: UTF8.self) }
-            if let key, overrides.keys.contains(key) {
-                entry += 1
-                continue
-            }
-            entries.append(Array(bytes))
-            entry += 1
-        }
-        for (key, value) in overrides.sorted(by: { $0.key < $1.key }) {
-            if let value { entries.append(Array("\(key)=\(value)".utf8) + [0]) }
-        }
-        return entries
-    }
-
     private static func launchFailure(_ spec: ProcessSpec, _ error: SubprocessError) -> String {
         switch error.code {
         case .executableNotFound:
@@ -135,28 +108,5 @@ public enum ChildProcess {
         default:
             return "cannot start \(spec.executable): \(error)"
         }
-    }
-}
-
-/// Finds an executable named without a slash on the runner's `PATH`, as a shell would, and remembers where:
-/// the next run checks the remembered file with one `access` call instead of searching again.
-enum ExecutableLookup {
-    private static let found = Mutex<[String: String]>([:])
-
-    static func find(_ name: String) -> String? {
-        let searchPath = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
-        let key = searchPath + "\u{0}" + name
-        if let path = found.withLock({ $0[key] }), access(path, X_OK) == 0 { return path }
-        for directory in searchPath.split(separator: ":", omittingEmptySubsequences: false) {
-            let path = (directory.isEmpty ? "." : String(directory)) + "/" + name
-            var status = stat()
-            guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, access(path, X_OK) == 0 else {
-                continue
-            }
-            found.withLock { $0[key] = path }
-            return path
-        }
-        found.withLock { _ = $0.removeValue(forKey: key) }
-        return nil
     }
 }
