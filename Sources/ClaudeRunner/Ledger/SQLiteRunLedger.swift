@@ -21,6 +21,9 @@ public final class SQLiteRunLedger: RunLedger {
     private let orphansSwept = Mutex(false)
     /// Writes the open transcripts' batches.
     private let flusher = TranscriptFlusher()
+    /// Starts the writes of what ``saveLater(_:)`` took, a moment after the first of them (its own queue, so
+    /// that a busy shared pool never holds them back).
+    private let saveTimer = DispatchQueue(label: "claude-runner.ledger.saves")
     /// What ``saveLater(_:)`` took and the writer has not written yet.
     private let pending = Mutex(PendingSaves())
 
@@ -90,8 +93,12 @@ public final class SQLiteRunLedger: RunLedger {
             return !pending.draining
         }
         guard startDrain else { return }
-        drainLater()
+        // A moment's wait, so that the saves of a short run (queued, running, ended) share a transaction;
+        // reads and other writes never wait for it, they write what is pending first.
+        saveTimer.asyncAfter(deadline: .now() + Self.saveDelay) { [self] in drainLater() }
     }
+
+    static let saveDelay = DispatchTimeInterval.milliseconds(10)
 
     private func drainLater() {
         pool.asyncWriteWithoutTransaction { [self] db in
