@@ -215,10 +215,13 @@ def main():
                 return time.perf_counter() - started
 
             direct_times, http_times = [], {name: [] for name in servers}
+            cpu_before = {name: cpu_seconds(server.process.pid) for name, server in servers.items()}
             for _ in range(args.runs):  # interleaved, so all see the same machine
                 direct_times.append(direct())
                 for name, server in servers.items():
                     http_times[name].append(over_http(server))
+            cpu_per_run = {name: (cpu_seconds(server.process.pid) - cpu_before[name]) / args.runs * 1000
+                           for name, server in servers.items()}
             concurrency = 16
             count = args.runs * 2
             rates = {}
@@ -242,7 +245,8 @@ def main():
         for name in servers:
             medians[name] = statistics.median(http_times[name]) * 1000
             h = medians[name]
-            print(f"{'POST /api/run, ' + name:32} {h:8.2f} ms   ratio {h / d:5.2f}x   (added {h - d:.2f} ms)")
+            print(f"{'POST /api/run, ' + name:32} {h:8.2f} ms   ratio {h / d:5.2f}x   (added {h - d:.2f} ms; "
+                  f"runner CPU {cpu_per_run[name]:.2f} ms per run)")
         print(f"{'ledger on - ledger off':32} {medians['ledger on'] - medians['ledger off']:8.2f} ms")
         print(f"\nthroughput at {concurrency} concurrent (target >= 0.75 of direct): direct {rates['direct']:.0f}/s, "
               + ", ".join(f"{name} {rates[name]:.0f}/s ({rates[name] / rates['direct']:.2f})" for name in servers))
