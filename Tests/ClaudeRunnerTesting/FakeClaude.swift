@@ -79,7 +79,7 @@ public struct FakeClaude: Sendable {
     func text(_ name: String) -> String? { FileManager.default.text(at: record(name)) }
 
     /// Waits until the fake has started (it records its pid first thing).
-    public func waitUntilStarted(timeout: Duration = .seconds(20)) async throws {
+    public func waitUntilStarted(timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         while processID == nil {
             guard ContinuousClock.now < deadline else {

@@ -388,11 +388,12 @@ struct NATSRunControlTests {
             }
 
             var impatient = runs
-            impatient.timeout = .seconds(3)
+            // Long enough for the run to have started on a loaded machine, so that the cancel finds it.
+            impatient.timeout = .seconds(8)
             let failure = try await #require(throws: NATSRunnerClient.Failure.self) {
                 try await impatient.send(.run(RunRequest(prompt: "slow")))
             }
-            #expect(failure.description.hasPrefix("request: no reply within 3s; run "), "\(failure)")
+            #expect(failure.description.hasPrefix("request: no reply within 8s; run "), "\(failure)")
             #expect(failure.description.hasSuffix(" cancelled"), "\(failure)")
             let claude = try #require(fixture.claude.processID)
             try await eventually(timeout: .seconds(10), "the abandoned run's claude to be gone") {

@@ -230,7 +230,7 @@ struct RunControlBinaryTests {
             }
             let claude = try #require(fixture.claude.processID)
             client.signal(signal.0)
-            #expect(try await within(.seconds(30), "the interrupted client") { try await client.exit } == .exited(1))
+            #expect(try await within(.seconds(60), "the interrupted client") { try await client.exit } == .exited(1))
             let message = await client.standardError
             #expect(message.hasPrefix("claude-runner-client: interrupted by \(signal.1); run "), "\(message)")
             #expect(message.hasSuffix(" cancelled\n"), "\(message)")
@@ -241,10 +241,10 @@ struct RunControlBinaryTests {
 
         let before = fixture.claude.callCount
         let started = ContinuousClock.now
-        let impatient = try await Self.client(via + ["--prompt", "too slow", "--timeout", "3s"])
+        let impatient = try await Self.client(via + ["--prompt", "too slow", "--timeout", "8s"])
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(impatient.exit == .exited(1))
-        #expect(impatient.standardError.hasPrefix("claude-runner-client: request: no reply within 3s; run "))
+        #expect(impatient.standardError.hasPrefix("claude-runner-client: request: no reply within 8s; run "))
         #expect(impatient.standardError.hasSuffix(" cancelled\n"), "\(impatient.standardError)")
         #expect(fixture.claude.callCount == before + 1)
         let claude = try #require(fixture.claude.processID)
@@ -272,7 +272,7 @@ struct RunControlBinaryTests {
         try await fixture.claude.waitUntilStarted()
         let claude = try #require(fixture.claude.processID)
         client.signal(SIGINT)
-        _ = try await within(.seconds(30), "the interrupted client") { try await client.exit }
+        _ = try await within(.seconds(60), "the interrupted client") { try await client.exit }
         try await eventually(timeout: .seconds(15), "the abandoned run's claude to be gone") {
             !processIsAlive(claude)
         }
