@@ -34,7 +34,14 @@ public final class RunningProcess: Sendable {
         }
     }
 
-    public func signal(_ signal: Int32) {
+    /// Sends `signal` to the process. The pid is known once its start has been reported, which on a loaded
+    /// machine can come after the process has begun its work: this waits for it (up to a minute) rather than
+    /// sending nothing.
+    public func signal(_ signal: Int32) async {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while pidBox.value == nil, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         if let pid = pidBox.value { kill(pid, signal) }
     }
 
@@ -49,7 +56,7 @@ public final class RunningProcess: Sendable {
 
     /// Stops the process if it is still running (end of a test).
     public func stop() async {
-        signal(SIGKILL)
+        await signal(SIGKILL)
         _ = try? await task.value
     }
 }

@@ -71,7 +71,7 @@ struct BinaryTests {
         #expect(fromEnvironment.exit == .exited(0))
         #expect(fixture.claude.prompt == "from env")
 
-        server.signal(SIGTERM)
+        await server.signal(SIGTERM)
         #expect(try await server.exit == .exited(0))
         let log = await server.standardError
         #expect(log.contains("run finished"))
@@ -161,7 +161,7 @@ struct BinaryTests {
             #expect(fixture.claude.prompt?.contains("ignored in issue mode") == false)
 
             // SIGTERM while Claude works: the runner waits for the run and its report, then exits 0.
-            server.signal(SIGTERM)
+            await server.signal(SIGTERM)
             #expect(try await server.exit == .exited(0))
             let comments = await github.comments(repo: "acme/widgets", number: 5)
             #expect(comments.count == 2)
@@ -259,7 +259,7 @@ struct ShutdownTests {
         try await fixture.claude.waitUntilStarted()
         let pid = try #require(fixture.claude.processID)
         let started = ContinuousClock.now
-        server.signal(SIGTERM)
+        await server.signal(SIGTERM)
         #expect(try await server.exit == .exited(0))
         #expect(ContinuousClock.now - started < .seconds(40))
         try await eventually("claude stopped") { !processIsAlive(pid) }

@@ -170,7 +170,7 @@ struct RecoveryTests {
                 FileManager.default.text(at: workDir + "/gh-issue-acme-widgets-11/.claude-runner/lock.json")?
                     .contains("claude_pid") == true
             }
-            first.signal(SIGKILL)
+            await first.signal(SIGKILL)
             _ = try? await first.exit
             let orphan = try #require(fixture.claude.processID)
             #expect(processIsAlive(orphan))
@@ -440,7 +440,7 @@ struct ReviewFixTests {
             defer { Task { await process.stop() } }
             try await fixture.claude.waitUntilStarted()
             let pid = try #require(fixture.claude.processID)
-            process.signal(SIGTERM)
+            await process.signal(SIGTERM)
             let exit = try await process.exit
             #expect(exit == .exited(1))
             #expect(

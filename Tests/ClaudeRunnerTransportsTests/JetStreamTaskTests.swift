@@ -179,7 +179,7 @@ struct JetStreamTaskTests {
                 }
             }
             let killedAt = ContinuousClock.now
-            cluster.runners[busy].process.signal(SIGKILL)
+            await cluster.runners[busy].process.signal(SIGKILL)
             if let pid = cluster.runners[busy].fixture.claude.processID { kill(-pid, SIGKILL) }
             try await eventually(timeout: .seconds(120), "the final comment") {
                 await cluster.finalComments(21).count >= 1
@@ -212,16 +212,16 @@ struct JetStreamTaskTests {
             }
             let other = 1 - busy
             // Frozen, it sends no acknowledgements (as when NATS is out of reach); its Claude goes on.
-            cluster.runners[busy].process.signal(SIGSTOP)
+            await cluster.runners[busy].process.signal(SIGSTOP)
             do {
                 try await eventually(timeout: .seconds(60), "the task redelivered to the other runner") {
                     cluster.runners[other].fixture.claude.wasCalled
                 }
             } catch {
-                cluster.runners[busy].process.signal(SIGCONT)
+                await cluster.runners[busy].process.signal(SIGCONT)
                 throw error
             }
-            cluster.runners[busy].process.signal(SIGCONT)
+            await cluster.runners[busy].process.signal(SIGCONT)
             try await cluster.runners[busy].process.waitFor("another runner has its task", timeout: .seconds(60))
             try await eventually(timeout: .seconds(120), "the final comment") {
                 await cluster.finalComments(22).count >= 1

@@ -156,7 +156,7 @@ struct LedgerAPITests {
         try await fixture.claude.waitUntilStarted()
         let list = try Self.json(try await Self.get(base + "/api/runs").body)
         let id = try #require((list["runs"] as? [[String: Any]])?.first?["id"] as? String)
-        server.process.signal(SIGKILL)
+        await server.process.signal(SIGKILL)
         _ = try? await server.process.exit
         _ = await run.value
         let restarted = try await fixture.startServer(yaml: Self.yaml)

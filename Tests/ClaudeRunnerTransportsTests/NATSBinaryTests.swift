@@ -50,7 +50,7 @@ struct NATSBinaryTests {
         #expect(nobody.exit == .exited(1))
         #expect(nobody.standardError.contains("no responders"))
 
-        server.signal(SIGTERM)
+        await server.signal(SIGTERM)
         #expect(try await server.exit == .exited(0))
         let log = await server.standardError
         #expect(log.contains("edge_id=edge-42"))
@@ -97,7 +97,7 @@ struct NATSBinaryTests {
                 Binaries.client, ["--edge-id", "edge-7", "--nats-url", nats.url, "--prompt", "slow"])
         }
         try await fixture.claude.waitUntilStarted()
-        server.signal(SIGTERM)
+        await server.signal(SIGTERM)
         let output = try await request.value
         #expect(output.exit == .exited(0), "\(output.standardError)")
         #expect(output.standardOutput == "finished in time")

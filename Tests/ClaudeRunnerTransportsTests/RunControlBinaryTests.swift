@@ -229,7 +229,7 @@ struct RunControlBinaryTests {
                 fixture.claude.processID.map(processIsAlive) == true
             }
             let claude = try #require(fixture.claude.processID)
-            client.signal(signal.0)
+            await client.signal(signal.0)
             #expect(try await within(.seconds(60), "the interrupted client") { try await client.exit } == .exited(1))
             let message = await client.standardError
             #expect(message.hasPrefix("claude-runner-client: interrupted by \(signal.1); run "), "\(message)")
@@ -271,7 +271,7 @@ struct RunControlBinaryTests {
         let client = RunningProcess(Binaries.client, via + ["--prompt", "slow"])
         try await fixture.claude.waitUntilStarted()
         let claude = try #require(fixture.claude.processID)
-        client.signal(SIGINT)
+        await client.signal(SIGINT)
         _ = try await within(.seconds(60), "the interrupted client") { try await client.exit }
         try await eventually(timeout: .seconds(15), "the abandoned run's claude to be gone") {
             !processIsAlive(claude)
