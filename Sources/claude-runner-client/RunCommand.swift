@@ -92,12 +92,8 @@ struct RunCommand: AsyncParsableCommand {
             // leaving it to run for nobody.
             let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
             do {
-                let giveUp = client.findTimeout + Self.cancelGrace
                 result = try await client.send(request, onEvent: onEvent) {
-                    for await signal in signals {
-                        Self.exitIfStuck(after: giveUp, signal: signal.description)
-                        return signal.description
-                    }
+                    for await signal in signals { return signal.description }
                     return nil
                 }
             } catch let error as NATSRunnerClient.Failure {
@@ -127,22 +123,6 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         if let error = result.error, !error.isEmpty { throw ExitCode.failure }
-    }
-
-    /// How long an interrupted client waits, beyond the runner's find window, for its cancel to be confirmed
-    /// and its connection closed.
-    static let cancelGrace: Duration = .seconds(15)
-
-    /// A signal ends the client whatever happens: should the cancel or the connection's close hang, a thread
-    /// of its own (not the task pool, which a hang may hold) says so and exits non-zero after `delay`.
-    static func exitIfStuck(after delay: Duration, signal: String) {
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-        Thread.detachNewThread {
-            Thread.sleep(forTimeInterval: seconds)
-            FileHandle.standardError.write(
-                Data("claude-runner-client: interrupted by \(signal); no runner confirmed the cancel in time\n".utf8))
-            Foundation.exit(1)
-        }
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {

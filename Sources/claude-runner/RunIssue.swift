@@ -85,7 +85,7 @@ struct RunIssue: AsyncParsableCommand {
             throw StartupError(error.message)
         }
         logger.info("issue accepted; running in the foreground", metadata: ["run.id": "\(task.attemptID)"])
-        await task.execution.begin()
+        task.execution.begin()
         // SIGINT/SIGTERM interrupt the run: Claude's process group is stopped and the attempt is recorded
         // and reported as interrupted, as the daemon does at the end of its shutdown grace.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)

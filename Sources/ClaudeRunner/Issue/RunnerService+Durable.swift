@@ -133,7 +133,7 @@ extension RunnerService {
             model: message.model, modelLabel: message.modelLabel,
             workspace: issueWorkspace(repo: repo, number: message.issue.number), claimText: claimText,
             claimCommentID: message.claimCommentID, delivery: delivery)
-        await execution.begin()
+        execution.begin()
         let outcome = await executeIssue(task, durable: true, logger: logger)
         if outcome.superseded { return .superseded }
         if outcome.requeued { return .requeue }

@@ -30,7 +30,7 @@ extension RunnerService {
         }
         let task = try await prepareIssue(request, transport: transport, logger: logger)
         if let sink { task.execution.progress.addSink(replay: true, sink) }
-        await task.execution.begin()
+        task.execution.begin()
         var taskLogger = logger
         taskLogger[metadataKey: "run.id"] = "\(task.attemptID)"
         let accepted = scheduler.schedule { [self, taskLogger] in
@@ -409,7 +409,7 @@ extension RunnerService {
             // The task goes back to the queue: another runner runs it and reports it, once.
             record.reported = true
             finish(&record, workspace: workspace, writeState: lock != nil, logger: logger)
-            await execution.finish(
+            execution.finish(
                 RunResult(
                     id: task.attemptID, output: "", error: sanitizedDetail, status: RunStatus.interrupted.rawValue),
                 status: .interrupted, exitCode: claudeOutcome?.exitCode)
@@ -435,7 +435,7 @@ extension RunnerService {
         result.output = output
         result.error = sanitizedDetail
         if claudeOutcome?.sawEvents != false { result.status = finalStatus.rawValue }
-        await execution.finish(result, status: finalStatus, exitCode: claudeOutcome?.exitCode) { entry in
+        execution.finish(result, status: finalStatus, exitCode: claudeOutcome?.exitCode) { entry in
             entry.pullRequest = pullRequest
         }
 

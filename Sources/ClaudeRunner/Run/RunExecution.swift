@@ -57,7 +57,7 @@ public final class RunExecution: Sendable {
 
     /// The run becomes active (it can be followed and cancelled by id), enters the ledger as `queued`, and
     /// its transcript starts.
-    public func begin() async {
+    public func begin() {
         service.activeRuns.add(self)
         recorder?.queued()
     }
@@ -161,7 +161,7 @@ public final class RunExecution: Sendable {
     func finish(
         _ result: RunResult, status: RunStatus, exitCode: Int32? = nil,
         change: (inout RunRecord) -> Void = { _ in }
-    ) async {
+    ) {
         state.withLock { $0.status = status }
         progress.emit(.result(result))
         RunMetrics.runFinished(
@@ -173,7 +173,7 @@ public final class RunExecution: Sendable {
     }
 
     /// Ends a run whose request failed after it began (a failed clone, a full queue).
-    func fail(_ message: String, status: RunStatus = .failed) async {
+    func fail(_ message: String, status: RunStatus = .failed) {
         state.withLock { $0.status = status }
         progress.emit(.error(message))
         RunMetrics.runFinished(

@@ -207,7 +207,7 @@ public final class RunnerService: Sendable {
         if let repo = request.repo.nonEmpty { logger[metadataKey: "repo"] = "\(redactor.redact(repo))" }
         if let event = request.event.nonEmpty { logger[metadataKey: "event"] = "\(event)" }
         let started = ContinuousClock.now
-        await execution.begin()
+        execution.begin()
         do {
             do {
                 try prepareWorkDir()
@@ -228,20 +228,20 @@ public final class RunnerService: Sendable {
                         execution: execution, in: config.workDir, logger: logger)
                 }
             }
-            await execution.finish(result, status: status, exitCode: exitCode)
+            execution.finish(result, status: status, exitCode: exitCode)
             logger.info(
                 "run finished",
                 metadata: ["outcome": "\(status.rawValue)", "duration": "\(ContinuousClock.now - started)"])
             return result
         } catch let error as RunnerError {
-            await execution.fail(error.message)
+            execution.fail(error.message)
             throw error
         } catch is CancellationError {
             let status = execution.stoppedStatus
-            await execution.fail("\(status.rawValue): the run was stopped before Claude started", status: status)
+            execution.fail("\(status.rawValue): the run was stopped before Claude started", status: status)
             throw CancellationError()
         } catch {
-            await execution.fail(redactor.redact("\(error)"))
+            execution.fail(redactor.redact("\(error)"))
             throw error
         }
     }
