@@ -5,6 +5,8 @@ overhead of a run over HTTP compared with spawning the same fake `claude` direct
 Usage: scripts/bench-runs.py [--binary PATH] [--runs N]
 Builds nothing: give it a built claude-runner (default .build/release/claude-runner, else .build/debug).
 Prints figures side by side; it asserts nothing (these machines are shared and noisy).
+The overhead and throughput runs use a minimal HTTP client on a raw socket (a new connection per run), so
+that they measure the runner rather than urllib; what urllib would add is printed beside them.
 """
 import argparse, concurrent.futures, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 import urllib.request
@@ -64,6 +66,27 @@ class Server:
             headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
+
+    def run_lean(self, prompt="bench", path="/api/run"):
+        """The same request from a minimal HTTP/1.1 client (a new connection each time, as curl makes): the
+        overhead figures measure the runner, not urllib, whose own cost per request is printed beside them."""
+        body = json.dumps({"prompt": prompt}).encode()
+        request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+        if path == "/healthz":
+            request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=600) as connection:
+            connection.sendall(request)
+            chunks = []
+            while True:
+                chunk = connection.recv(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        answer = b"".join(chunks)
+        if not answer.startswith(b"HTTP/1.1 200"):
+            raise SystemExit(f"{path} answered {answer[:200]!r}")
+        return answer
 
     def stop(self):
         self.process.send_signal(signal.SIGKILL)
@@ -211,8 +234,20 @@ def main():
 
             def over_http(server):
                 started = time.perf_counter()
-                server.run()
+                server.run_lean()
                 return time.perf_counter() - started
+
+            def client_cost(server):
+                # What the HTTP client itself adds to a request that does nothing: urllib against the lean one.
+                times = {"urllib": [], "lean": []}
+                for _ in range(100):
+                    started = time.perf_counter()
+                    urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz").read()
+                    times["urllib"].append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    server.run_lean(path="/healthz")
+                    times["lean"].append(time.perf_counter() - started)
+                return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
             direct_times, http_times = [], {name: [] for name in servers}
             cpu_before = {name: cpu_seconds(server.process.pid) for name, server in servers.items()}
@@ -231,8 +266,9 @@ def main():
                 rates["direct"] = count / (time.perf_counter() - started)
                 for name, server in servers.items():
                     started = time.perf_counter()
-                    list(pool.map(lambda _: server.run(), range(count)))
+                    list(pool.map(lambda _: server.run_lean(), range(count)))
                     rates[name] = count / (time.perf_counter() - started)
+            healthz = client_cost(servers["ledger off"])
             settled = {name: kib(proc_status(server.process.pid)["VmRSS"]) / 1024 for name, server in servers.items()}
         finally:
             for server in servers.values():
@@ -248,6 +284,8 @@ def main():
             print(f"{'POST /api/run, ' + name:32} {h:8.2f} ms   ratio {h / d:5.2f}x   (added {h - d:.2f} ms; "
                   f"runner CPU {cpu_per_run[name]:.2f} ms per run)")
         print(f"{'ledger on - ledger off':32} {medians['ledger on'] - medians['ledger off']:8.2f} ms")
+        print(f"{'GET /healthz, lean client':32} {healthz['lean']:8.2f} ms   (with urllib {healthz['urllib']:.2f} ms: "
+              f"the client's own cost, left out of the figures above)")
         print(f"\nthroughput at {concurrency} concurrent (target >= 0.75 of direct): direct {rates['direct']:.0f}/s, "
               + ", ".join(f"{name} {rates[name]:.0f}/s ({rates[name] / rates['direct']:.2f})" for name in servers))
         print("\nRSS of the runner (target: the ledger and metrics add <= 5 MiB at idle)")

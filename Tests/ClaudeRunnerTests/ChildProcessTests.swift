@@ -45,6 +45,49 @@ struct ChildProcessTests {
         #expect(killed.description == "signal: killed")
     }
 
+    @Test("the child inherits no descriptor but 0, 1 and 2, no ignored or blocked signal, and its own directory")
+    func cleanStart() async throws {
+        // A descriptor of the runner's without close-on-exec, and a signal the runner ignores, as the service
+        // lifecycle's signal handling does with SIGTERM and SIGINT.
+        let leaked = open("/dev/null", O_RDONLY)
+        defer { close(leaked) }
+        let previous = signal(SIGUSR2, SIG_IGN)
+        defer { signal(SIGUSR2, previous) }
+        let collector = OutputCollector(limit: 1 << 16)
+        // `ls` lists the shell's descriptors from outside it (a glob in the shell would open one of its own).
+        let script = #"ls /proc/$$/fd; grep '^SigIgn' /proc/$$/status; grep '^SigBlk' /proc/$$/status; pwd -P"#
+        let exit = try await ChildProcess.run(
+            ProcessSpec(executable: "sh", arguments: ["-c", script], workingDirectory: "/tmp")
+        ) { await collector.record($0) }
+        #expect(exit == .exited(0))
+        let lines = await collector.standardOutput.text.split(separator: "\n").map(String.init)
+        #expect(Array(lines.prefix(3)) == ["0", "1", "2"], "\(lines)")
+        #expect(lines.count == 6, "\(lines)")
+        // Signals 1 to 31; above them glibc keeps two for itself, which no program can change.
+        func standardSignals(_ line: String) -> UInt64? {
+            UInt64(line.split(separator: "\t").last ?? "", radix: 16).map { $0 & 0x7FFF_FFFF }
+        }
+        #expect(lines.first { $0.hasPrefix("SigIgn") }.flatMap(standardSignals) == 0, "\(lines)")
+        #expect(lines.first { $0.hasPrefix("SigBlk") }.flatMap(standardSignals) == 0, "\(lines)")
+        #expect(lines.last == "/tmp")
+    }
+
+    @Test("a child whose pipe is held by a process outside its group still ends once it has exited")
+    func pipeHeldOutsideTheGroup() async throws {
+        let collector = OutputCollector(limit: 1 << 16)
+        let started = ContinuousClock.now
+        // `setsid` takes the sleep out of the child's group, so killing the group cannot close its stdout.
+        let script = "setsid sleep 30 & echo $!; echo started"
+        let exit = try await ChildProcess.run(ProcessSpec(executable: "sh", arguments: ["-c", script])) {
+            await collector.record($0)
+        }
+        #expect(exit == .exited(0))
+        #expect(ContinuousClock.now - started < .seconds(20))
+        let lines = await collector.standardOutput.text.split(separator: "\n")
+        #expect(lines.last == "started")
+        if let first = lines.first, let sleeper = Int32(first) { _ = kill(sleeper, SIGKILL) }
+    }
+
     @Test("a missing executable is a launch error naming it")
     func missingExecutable() async throws {
         let error = try await #require(throws: ChildProcess.LaunchError.self) {

@@ -209,7 +209,7 @@ public struct RunnerConfig: Sendable {
 /// `~` expansion for paths in flags and config values.
 public enum PathExpansion {
     public static var homeDirectory: String {
-        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home }
+        if let home = getenv("HOME").map({ String(cString: $0) }), !home.isEmpty { return home }
         return FileManager.default.homeDirectoryForCurrentUser.path
     }
 

@@ -175,12 +175,15 @@ public final class RunnerService: Sendable {
     /// Runs a prompt, in `workDir` or in a fresh clone of the request's repo (removed afterwards whatever
     /// happens), with the pull-request trailer and diff when a base ref is given.
     ///
-    /// - Parameter callerLeaves: Whether cancelling the calling task means the caller went away (an HTTP
-    ///   client that disconnected): the run then ends `cancelled`, not `interrupted`.
+    /// - Parameters:
+    ///   - callerLeaves: Whether cancelling the calling task means the caller went away (an HTTP
+    ///     client that disconnected): the run then ends `cancelled`, not `interrupted`.
+    ///   - onPrepared: Called with the run once it is accepted, before it begins (to cancel it from elsewhere).
     /// - Returns: The Result; `error` is set when Claude did not complete (exit status, error result, limit).
     /// - Throws: ``RunnerError`` for an invalid request or a failed clone, fetch or diff.
     public func run(
-        _ request: RunRequest, transport: RunTransport = .http, callerLeaves: Bool = false, logger: Logger
+        _ request: RunRequest, transport: RunTransport = .http, callerLeaves: Bool = false, logger: Logger,
+        onPrepared: (PreparedRun) -> Void = { _ in }
     ) async throws -> RunResult {
         let prepared: PreparedRun
         do {
@@ -189,6 +192,7 @@ public final class RunnerService: Sendable {
             logger.info("run rejected", metadata: ["outcome": "\(error.message)"])
             throw error
         }
+        onPrepared(prepared)
         guard callerLeaves else { return try await execute(prepared, logger: logger) }
         return try await withTaskCancellationHandler {
             try await execute(prepared, logger: logger)

@@ -108,12 +108,11 @@ extension HTTPTransport {
         _ events: AsyncStream<RunEvent>, format: ProgressStreamFormat, prepared: RunnerService.PreparedRun,
         service: RunnerService, channel: any Channel, logger: Logger, writer: inout any ResponseBodyWriter
     ) async throws {
-        let watcher = ClientDisconnectHandler()
-        let watching = (try? await channel.pipeline.addHandler(watcher, position: .first).get()) != nil
-        defer { if watching { channel.pipeline.removeHandler(watcher, promise: nil) } }
-        if !watching { prepared.execution.cancel() }
-
         let (items, sink) = AsyncStream.makeStream(of: StreamItem.self)
+        let watcher = ClientDisconnectHandler()
+        watcher.install(on: channel)
+        watcher.whenClientLeaves { sink.yield(.clientLeft) }
+        defer { watcher.uninstall(from: channel) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 _ = try? await service.execute(prepared, logger: logger)
@@ -122,12 +121,6 @@ extension HTTPTransport {
             group.addTask {
                 for await event in events { sink.yield(.event(event)) }
                 sink.yield(.eventsEnded)
-            }
-            if watching {
-                group.addTask {
-                    for await _ in watcher.closed {}
-                    sink.yield(.clientLeft)
-                }
             }
             if format == .serverSentEvents {
                 group.addTask {
@@ -141,7 +134,7 @@ extension HTTPTransport {
             // writing and cancels the run, whose end is still awaited.
             var runEnded = false
             var eventsEnded = false
-            var clientGone = !watching
+            var clientGone = false
             // A keep-alive goes out only after a quiet interval, never between events.
             var lastWrite = ContinuousClock.now
             for await item in items {

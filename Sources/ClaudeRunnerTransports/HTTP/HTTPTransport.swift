@@ -46,19 +46,19 @@ public enum HTTPTransport {
             if let format = ProgressStreamFormat(accept: request.headers[.accept]) {
                 return try await streamRun(request, context, format: format, service: service, maxBodyBytes)
             }
-            return try await handle(
-                request, context, RunRequest.self, service, maxBodyBytes, stopWhenClientLeaves: true
-            ) { body, logger in try await service.run(body, transport: .http, callerLeaves: true, logger: logger) }
+            let channel = context.channel
+            return try await handle(request, context, RunRequest.self, service, maxBodyBytes) { body, logger in
+                try await runUntilClientLeaves(body, channel: channel, service: service, logger: logger)
+            }
         }
         api.post("run-issue") { request, context in
-            try await handle(request, context, RunIssueRequest.self, service, maxBodyBytes, stopWhenClientLeaves: false)
-            {
+            try await handle(request, context, RunIssueRequest.self, service, maxBodyBytes) {
                 body, logger in try await service.runIssue(body, transport: .http, logger: logger)
             }
         }
         api.post("cleanup-issue") { request, context in
             try await handle(
-                request, context, CleanupIssueRequest.self, service, maxBodyBytes, stopWhenClientLeaves: false
+                request, context, CleanupIssueRequest.self, service, maxBodyBytes
             ) { body, logger in try await service.cleanupIssue(body, logger: logger) }
         }
         return router
@@ -141,7 +141,7 @@ public enum HTTPTransport {
 
     static func handle<Body: Decodable & Sendable>(
         _ request: Request, _ context: RunnerRequestContext, _ type: Body.Type, _ service: RunnerService,
-        _ maxBodyBytes: Int, stopWhenClientLeaves: Bool,
+        _ maxBodyBytes: Int,
         _ call: @escaping @Sendable (Body, Logger) async throws -> RunResult
     ) async throws -> Response {
         let body: Body
@@ -150,12 +150,7 @@ public enum HTTPTransport {
         case .failure(let failure): return failure.response
         }
         do {
-            let logger = context.logger
-            let result =
-                stopWhenClientLeaves
-                ? try await untilClientLeaves(context.channel) { try await call(body, logger) }
-                : try await call(body, logger)
-            return resultResponse(result)
+            return resultResponse(try await call(body, context.logger))
         } catch let error as RunnerError {
             return errorResponse(for: error)
         } catch is CancellationError {
@@ -216,30 +211,23 @@ public enum HTTPTransport {
         return response
     }
 
-    /// Runs `body`, cancelling it when the client's connection closes (the run's process group is then
-    /// stopped by the cancellation).
-    static func untilClientLeaves<T: Sendable>(
-        _ channel: any Channel, _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
+    /// Runs a prompt, cancelling the run when the client's connection closes (its process group is then
+    /// stopped and it ends `cancelled`).
+    ///
+    /// The watch costs the request no wait on the event loop: the handler is put in and taken out by jobs
+    /// queued on the channel's loop.
+    static func runUntilClientLeaves(
+        _ request: RunRequest, channel: any Channel, service: RunnerService, logger: Logger
+    ) async throws -> RunResult {
         let watcher = ClientDisconnectHandler()
-        do {
-            try await channel.pipeline.addHandler(watcher, position: .first).get()
-        } catch {
-            // The connection is already gone.
-            throw CancellationError()
+        watcher.install(on: channel)
+        defer { watcher.uninstall(from: channel) }
+        let result = try await service.run(request, transport: .http, callerLeaves: true, logger: logger) {
+            prepared in watcher.whenClientLeaves { prepared.execution.cancel() }
         }
-        defer { channel.pipeline.removeHandler(watcher, promise: nil) }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                for await _ in watcher.closed {}
-                return nil
-            }
-            defer { group.cancelAll() }
-            // The first to finish decides: the run's value, or `nil` when the client left first.
-            guard let first = try await group.next(), let value = first else { throw CancellationError() }
-            return value
-        }
+        // A client that left first gets no answer, whatever the run returned once it was stopped.
+        if watcher.clientHasLeft { throw CancellationError() }
+        return result
     }
 }
 
