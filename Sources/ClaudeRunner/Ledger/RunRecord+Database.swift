@@ -59,38 +59,28 @@ extension RunRecord: FetchableRecord, PersistableRecord {
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
-        container["id"] = id
-        container["kind"] = kind
-        container["transport"] = transport
-        container["repo"] = repo
-        container["ref"] = ref
-        container["base_ref"] = baseRef
-        container["event"] = event
-        container["pr_number"] = prNumber
-        container["issue_number"] = issueNumber
-        container["model"] = model
-        container["status"] = status
-        container["error"] = error
-        container["created_at"] = LedgerTime.milliseconds(createdAt)
-        container["started_at"] = startedAt.map(LedgerTime.milliseconds)
-        container["ended_at"] = endedAt.map(LedgerTime.milliseconds)
-        container["duration_ms"] = durationMs
-        container["exit_code"] = exitCode
-        container["session_id"] = sessionId
-        container["cost_usd"] = costUSD
-        container["num_turns"] = numTurns
-        container["input_tokens"] = usage?.inputTokens
-        container["output_tokens"] = usage?.outputTokens
-        container["cache_read_input_tokens"] = usage?.cacheReadInputTokens
-        container["cache_creation_input_tokens"] = usage?.cacheCreationInputTokens
-        container["permission_denials"] = permissionDenials
-        container["pull_request"] = pullRequest
-        container["runner"] = runner
-        container["workspace_source"] = workspaceSource
-        container["workspace_ms"] = workspaceMs
-        container["deliveries"] = deliveries
+        for (name, value) in zip(Self.columnNames, columnValues) { container[name] = value }
     }
 
+    /// The columns of `runs`, in the order of ``columnValues``.
+    static let columnNames = [
+        "id", "kind", "transport", "repo", "ref", "base_ref", "event", "pr_number", "issue_number", "model", "status",
+        "error", "created_at", "started_at", "ended_at", "duration_ms", "exit_code", "session_id", "cost_usd",
+        "num_turns", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+        "permission_denials", "pull_request", "runner", "workspace_source", "workspace_ms", "deliveries",
+    ]
+
+    /// The record's values, column by column (``columnNames``): what a save binds, without building a
+    /// dictionary of them first.
+    var columnValues: [(any DatabaseValueConvertible)?] {
+        [
+            id, kind, transport, repo, ref, baseRef, event, prNumber, issueNumber, model, status, error,
+            LedgerTime.milliseconds(createdAt), startedAt.map(LedgerTime.milliseconds),
+            endedAt.map(LedgerTime.milliseconds), durationMs, exitCode, sessionId, costUSD, numTurns,
+            usage?.inputTokens, usage?.outputTokens, usage?.cacheReadInputTokens, usage?.cacheCreationInputTokens,
+            permissionDenials, pullRequest, runner, workspaceSource, workspaceMs, deliveries,
+        ]
+    }
 }
 
 /// Times as the ledger keeps them: whole milliseconds since the Unix epoch.

@@ -148,11 +148,11 @@ public final class SQLiteRunLedger: RunLedger {
 
     /// One cached statement (runs are saved several times each): the columns are those the record encodes.
     private static func saveRow(_ record: RunRecord, _ db: Database) throws {
-        let values = try record.databaseDictionary
-        let columns = values.keys.sorted()
-        let statement = try db.cachedStatement(sql: saveSQL(columns: columns))
-        try statement.execute(arguments: StatementArguments(columns.map { values[$0] ?? .null }))
+        let statement = try db.cachedStatement(sql: saveRowSQL)
+        try statement.execute(arguments: StatementArguments(record.columnValues))
     }
+
+    private static let saveRowSQL = saveSQL(columns: RunRecord.columnNames)
 
     /// Inserts a run, or replaces `columns` of the one with its id (the usage triggers see an update).
     static func saveSQL(columns: [String]) -> String {
