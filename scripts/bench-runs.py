@@ -258,16 +258,20 @@ def main():
             cpu_per_run = {name: (cpu_seconds(server.process.pid) - cpu_before[name]) / args.runs * 1000
                            for name, server in servers.items()}
             concurrency = 16
-            count = args.runs * 2
-            rates = {}
+            count = args.runs
+            rounds = 5
+            # Interleaved rounds, the median of each: the machine's speed drifts between one burst and the next.
+            samples = {name: [] for name in ["direct", *servers]}
             with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-                started = time.perf_counter()
-                list(pool.map(lambda _: direct(), range(count)))
-                rates["direct"] = count / (time.perf_counter() - started)
-                for name, server in servers.items():
+                for _ in range(rounds):
                     started = time.perf_counter()
-                    list(pool.map(lambda _: server.run_lean(), range(count)))
-                    rates[name] = count / (time.perf_counter() - started)
+                    list(pool.map(lambda _: direct(), range(count)))
+                    samples["direct"].append(count / (time.perf_counter() - started))
+                    for name, server in servers.items():
+                        started = time.perf_counter()
+                        list(pool.map(lambda _: server.run_lean(), range(count)))
+                        samples[name].append(count / (time.perf_counter() - started))
+            rates = {name: statistics.median(values) for name, values in samples.items()}
             healthz = client_cost(servers["ledger off"])
             settled = {name: kib(proc_status(server.process.pid)["VmRSS"]) / 1024 for name, server in servers.items()}
         finally:
@@ -286,11 +290,12 @@ def main():
         print(f"{'ledger on - ledger off':32} {medians['ledger on'] - medians['ledger off']:8.2f} ms")
         print(f"{'GET /healthz, lean client':32} {healthz['lean']:8.2f} ms   (with urllib {healthz['urllib']:.2f} ms: "
               f"the client's own cost, left out of the figures above)")
-        print(f"\nthroughput at {concurrency} concurrent (target >= 0.75 of direct): direct {rates['direct']:.0f}/s, "
+        print(f"\nthroughput at {concurrency} concurrent, median of {rounds} interleaved rounds of {count} "
+              f"(target >= 0.75 of direct): direct {rates['direct']:.0f}/s, "
               + ", ".join(f"{name} {rates[name]:.0f}/s ({rates[name] / rates['direct']:.2f})" for name in servers))
         print("\nRSS of the runner (target: the ledger and metrics add <= 5 MiB at idle)")
         for name in servers:
-            print(f"{name:12} idle after start-up {idle[name]:6.1f} MiB, after {args.runs * 3 + 10} runs "
+            print(f"{name:12} idle after start-up {idle[name]:6.1f} MiB, after {args.runs * (1 + rounds) + 10} runs "
                   f"{settled[name]:6.1f} MiB")
         print(f"{'ledger on - ledger off at idle':32} {idle['ledger on'] - idle['ledger off']:6.1f} MiB")
     finally:
