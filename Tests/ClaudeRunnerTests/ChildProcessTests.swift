@@ -54,8 +54,14 @@ struct ChildProcessTests {
         let previous = signal(SIGUSR2, SIG_IGN)
         defer { signal(SIGUSR2, previous) }
         let collector = OutputCollector(limit: 1 << 16)
-        // `ls` lists the shell's descriptors from outside it (a glob in the shell would open one of its own).
-        let script = #"ls /proc/$$/fd; grep '^SigIgn' /proc/$$/status; grep '^SigBlk' /proc/$$/status; pwd -P"#
+        // `ls` lists the shell's descriptors from outside it (a glob in the shell would open one of its own);
+        // the shell reads its own signal masks with a builtin, because a shell that forks blocks every signal
+        // for a moment around the fork, which a child reading them could see.
+        let script = #"""
+            ls /proc/$$/fd
+            while read -r name value; do case $name in SigIgn:|SigBlk:) printf '%s\t%s\n' "$name" "$value";; esac; done < /proc/$$/status
+            pwd -P
+            """#
         let exit = try await ChildProcess.run(
             ProcessSpec(executable: "sh", arguments: ["-c", script], workingDirectory: "/tmp")
         ) { await collector.record($0) }
