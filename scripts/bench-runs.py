@@ -67,25 +67,24 @@ class Server:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
 
-    def run_lean(self, prompt="bench", path="/api/run"):
-        """The same request from a minimal HTTP/1.1 client (a new connection each time, as curl makes): the
+    def run_lean(self, prompt="bench"):
+        """The same run from a minimal HTTP/1.1 client (a new connection each time, as curl makes): the
         overhead figures measure the runner, not urllib, whose own cost per request is printed beside them."""
         body = json.dumps({"prompt": prompt}).encode()
-        request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
-        if path == "/healthz":
-            request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        return self.lean_request(
+            f"POST /api/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+
+    def lean_request(self, request):
+        """Sends `request` on a new connection and returns the whole answer, which must be a 200."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=600) as connection:
             connection.sendall(request)
             chunks = []
-            while True:
-                chunk = connection.recv(1 << 16)
-                if not chunk:
-                    break
+            while chunk := connection.recv(1 << 16):
                 chunks.append(chunk)
         answer = b"".join(chunks)
         if not answer.startswith(b"HTTP/1.1 200"):
-            raise SystemExit(f"{path} answered {answer[:200]!r}")
+            raise SystemExit(f"{request.split(b' ')[1].decode()} answered {answer[:200]!r}")
         return answer
 
     def stop(self):
@@ -245,7 +244,7 @@ def main():
                     urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz").read()
                     times["urllib"].append(time.perf_counter() - started)
                     started = time.perf_counter()
-                    server.run_lean(path="/healthz")
+                    server.lean_request(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                     times["lean"].append(time.perf_counter() - started)
                 return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
