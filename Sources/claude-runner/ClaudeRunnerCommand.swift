@@ -5,7 +5,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-@main
 struct ClaudeRunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "claude-runner",

@@ -24,11 +24,11 @@ public enum Command {
         let exit = try await ChildProcess.run(
             ProcessSpec(
                 executable: executable, arguments: arguments, workingDirectory: directory, environment: environment)
-        ) { await collector.record($0) }
+        ) { collector.record($0) }
         return Output(
-            exit: exit, standardOutput: await collector.standardOutput.text,
-            standardError: await collector.standardError.text,
-            standardOutputBytes: await collector.standardOutput.bytes)
+            exit: exit, standardOutput: collector.standardOutput.text,
+            standardError: collector.standardError.text,
+            standardOutputBytes: collector.standardOutput.bytes)
     }
 
     /// Runs `executable` and throws unless it exits 0; returns stdout.

@@ -65,7 +65,7 @@ extension RealClaude {
             environment: self.environment(baseURL: baseURL).merging(environment) { _, new in new },
             terminationGrace: .seconds(2))
         let exit = try await withThrowingTaskGroup(of: ProcessExit?.self) { group in
-            group.addTask { try await ChildProcess.run(spec) { await collector.record($0) } }
+            group.addTask { try await ChildProcess.run(spec) { collector.record($0) } }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 return nil
@@ -75,12 +75,12 @@ extension RealClaude {
                 throw Command.Failure(
                     description:
                         "claude \(arguments.joined(separator: " ")) did not finish within \(timeout); stderr: "
-                        + (await collector.standardError.text))
+                        + (collector.standardError.text))
             }
             return exit
         }
         return Transcript(
-            exit: exit, standardOutput: await collector.standardOutput.text,
-            standardError: await collector.standardError.text)
+            exit: exit, standardOutput: collector.standardOutput.text,
+            standardError: collector.standardError.text)
     }
 }

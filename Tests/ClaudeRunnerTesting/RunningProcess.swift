@@ -20,12 +20,12 @@ public final class RunningProcess: Sendable {
             try await ChildProcess.run(
                 ProcessSpec(executable: executable, arguments: arguments, environment: environment),
                 onStart: { pidBox.set($0) }
-            ) { await collector.record($0) }
+            ) { collector.record($0) }
         }
     }
 
-    public var standardError: String { get async { await collector.standardError.text } }
-    public var standardOutput: String { get async { await collector.standardOutput.text } }
+    public var standardError: String { get async { collector.standardError.text } }
+    public var standardOutput: String { get async { collector.standardOutput.text } }
 
     /// Waits until stderr contains `text`.
     public func waitFor(_ text: String, timeout: Duration = .seconds(30)) async throws {

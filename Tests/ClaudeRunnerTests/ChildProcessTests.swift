@@ -9,10 +9,10 @@ struct ChildProcessTests {
     func stdinIsDevNull() async throws {
         let collector = OutputCollector(limit: 1024)
         let exit = try await ChildProcess.run(ProcessSpec(executable: "cat", arguments: [])) {
-            await collector.record($0)
+            collector.record($0)
         }
         #expect(exit == .exited(0))
-        #expect(await collector.standardOutput.totalCount == 0)
+        #expect(collector.standardOutput.totalCount == 0)
     }
 
     // How much memory a 50 MB run takes is a figure for a benchmark, not for a unit test that shares its
@@ -22,11 +22,11 @@ struct ChildProcessTests {
         let collector = OutputCollector(limit: 1 << 20)
         let script = "head -c 52428800 /dev/zero; head -c 52428800 /dev/zero >&2; echo done >&2"
         let exit = try await ChildProcess.run(ProcessSpec(executable: "sh", arguments: ["-c", script])) {
-            await collector.record($0)
+            collector.record($0)
         }
         #expect(exit == .exited(0))
-        let stdout = await collector.standardOutput
-        let stderr = await collector.standardError
+        let stdout = collector.standardOutput
+        let stderr = collector.standardError
         #expect(stdout.totalCount == 52_428_800)
         #expect(stdout.bytes.count == 1 << 20)
         #expect(stdout.isTruncated)
@@ -64,9 +64,9 @@ struct ChildProcessTests {
             """#
         let exit = try await ChildProcess.run(
             ProcessSpec(executable: "sh", arguments: ["-c", script], workingDirectory: "/tmp")
-        ) { await collector.record($0) }
+        ) { collector.record($0) }
         #expect(exit == .exited(0))
-        let lines = await collector.standardOutput.text.split(separator: "\n").map(String.init)
+        let lines = collector.standardOutput.text.split(separator: "\n").map(String.init)
         #expect(Array(lines.prefix(3)) == ["0", "1", "2"], "\(lines)")
         #expect(lines.count == 6, "\(lines)")
         // Signals 1 to 31; above them glibc keeps two for itself, which no program can change.
@@ -85,11 +85,11 @@ struct ChildProcessTests {
         // `setsid` takes the sleep out of the child's group, so killing the group cannot close its stdout.
         let script = "setsid sleep 30 & echo $!; echo started"
         let exit = try await ChildProcess.run(ProcessSpec(executable: "sh", arguments: ["-c", script])) {
-            await collector.record($0)
+            collector.record($0)
         }
         #expect(exit == .exited(0))
         #expect(ContinuousClock.now - started < .seconds(20))
-        let lines = await collector.standardOutput.text.split(separator: "\n")
+        let lines = collector.standardOutput.text.split(separator: "\n")
         #expect(lines.last == "started")
         if let first = lines.first, let sleeper = Int32(first) { _ = kill(sleeper, SIGKILL) }
     }

@@ -258,10 +258,10 @@ struct RealClaudeCLITests {
                 }
                 try await fake.waitForRequests(1)
                 try await eventually("the init event") {
-                    await collector.standardOutput.text.contains(#""subtype":"init""#)
+                    collector.standardOutput.text.contains(#""subtype":"init""#)
                 }
                 // The fake holds its answer for 5 s after the request arrived; this looks well before that.
-                let midRun = await collector.standardOutput.text
+                let midRun = collector.standardOutput.text
                 #expect(!midRun.contains("Slow answer."))
                 #expect(!midRun.contains(#""type":"result""#))
                 try await group.waitForAll()

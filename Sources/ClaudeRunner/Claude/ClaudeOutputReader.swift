@@ -82,10 +82,13 @@ final class ClaudeOutputReader: Sendable {
 
     /// Sends `started` without session details when Claude has said nothing for a while (a `claude` that
     /// prints plain text, or a slow start), so a watcher learns soon that the run began.
-    func sendStartedIfDue(now: ContinuousClock.Instant = .now) {
+    /// - Returns: When to call this again, or `nil` once `started` has gone out.
+    func startedDue(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
         state.withLock { state in
-            guard !state.startedSent, let spawned = state.spawnedAt, now - spawned >= Self.startedWait else { return }
+            guard !state.startedSent, let spawned = state.spawnedAt else { return nil }
+            guard now - spawned >= Self.startedWait else { return spawned + Self.startedWait }
             sendStarted(&state)
+            return nil
         }
     }
 

@@ -39,7 +39,7 @@ public struct ClaudeProcess: Sendable {
         _ invocation: ClaudeInvocation, in directory: String, paths: HostPaths, progress: RunProgress,
         logger: Logger, onStart: @escaping @Sendable (Int32) -> Void = { _ in }
     ) async throws -> ClaudeOutcome {
-        let spec = ProcessSpec(
+        var spec = ProcessSpec(
             executable: executable,
             arguments: invocation.arguments,
             workingDirectory: directory,
@@ -51,36 +51,29 @@ public struct ClaudeProcess: Sendable {
                 outputLimit: limits.maxOutputBytes, errorLimit: min(Self.errorLimit, limits.maxOutputBytes),
                 redactor: redactor, paths: paths),
             progress: progress)
-        let processID = ProcessIDBox()
+        let processID = LockedValue<Int32?>(nil)
         let started = ContinuousClock.now
+        let limitReached = LockedValue<Ending?>(nil)
+        spec.watchdog = { [limits] now in
+            let verdict = Self.check(limits, reader: reader, started: started, now: now)
+            if case .stop(let ending) = verdict { limitReached.value = ending }
+            if case .checkAgain(let time) = verdict { return time }
+            return nil
+        }
 
         let ending: Ending
         do {
-            ending = try await withThrowingTaskGroup(of: Ending.self) { group in
-                group.addTask {
-                    do {
-                        let exit = try await ChildProcess.run(
-                            spec,
-                            onStart: { pid in
-                                processID.set(pid)
-                                reader.spawned()
-                                onStart(pid)
-                            }
-                        ) { event in reader.consume(event) }
-                        return .exited(exit)
-                    } catch let error as ChildProcess.LaunchError {
-                        throw LaunchFailure(description: error.description)
-                    }
+            let exit = try await ChildProcess.run(
+                spec,
+                onStart: { pid in
+                    processID.value = pid
+                    reader.spawned()
+                    onStart(pid)
                 }
-                group.addTask {
-                    try await watchLimits(reader: reader, started: started)
-                }
-                guard let first = try await group.next() else { throw CancellationError() }
-                group.cancelAll()
-                // Wait for the process side to finish stopping the group before reporting.
-                while let _ = try? await group.next() {}
-                return first
-            }
+            ) { event in reader.consume(event) }
+            ending = limitReached.value ?? .exited(exit)
+        } catch let error as ChildProcess.LaunchError {
+            throw LaunchFailure(description: error.description)
         } catch is CancellationError {
             ending = .cancelled
         }
@@ -109,27 +102,31 @@ public struct ClaudeProcess: Sendable {
         }
     }
 
-    /// Sleeps until a limit fires; returns which one.
-    private func watchLimits(reader: ClaudeOutputReader, started: ContinuousClock.Instant) async throws -> Ending {
+    enum Verdict {
+        case checkAgain(ContinuousClock.Instant)
+        case stop(Ending)
+    }
+
+    /// Whether a limit has been reached now; if not, when to look again. Called by the process monitor as
+    /// Claude starts, after its output, and at the times this returned.
+    static func check(
+        _ limits: RunnerConfig.Limits, reader: ClaudeOutputReader, started: ContinuousClock.Instant,
+        now: ContinuousClock.Instant
+    ) -> Verdict {
         let deadline = started + limits.runTimeout
-        while true {
-            let now = ContinuousClock.now
-            var wake = deadline
-            if let resultAt = reader.resultArrivedAt {
-                if resultAt + limits.afterResultGrace <= now { return .afterResult }
-                wake = min(wake, resultAt + limits.afterResultGrace)
-            }
-            if limits.idleTimeout > .zero {
-                let idleDeadline = reader.lastActivity + limits.idleTimeout
-                if idleDeadline <= now { return .limit(.idle, limits.idleTimeout) }
-                wake = min(wake, idleDeadline)
-            }
-            if deadline <= now { return .limit(.timeout, limits.runTimeout) }
-            reader.sendStartedIfDue(now: now)
-            // Short sleeps: a cancelled sleep's timer stays queued until its deadline on this runtime, so a
-            // one-hour sleep per run would hold that run's memory for an hour after it ended.
-            try await Task.sleep(until: min(wake, now + .seconds(1)), clock: .continuous)
+        var wake = deadline
+        if let resultAt = reader.resultArrivedAt {
+            if resultAt + limits.afterResultGrace <= now { return .stop(.afterResult) }
+            wake = min(wake, resultAt + limits.afterResultGrace)
         }
+        if limits.idleTimeout > .zero {
+            let idleDeadline = reader.lastActivity + limits.idleTimeout
+            if idleDeadline <= now { return .stop(.limit(.idle, limits.idleTimeout)) }
+            wake = min(wake, idleDeadline)
+        }
+        if deadline <= now { return .stop(.limit(.timeout, limits.runTimeout)) }
+        if let startedDue = reader.startedDue(now: now) { wake = min(wake, startedDue) }
+        return .checkAgain(wake)
     }
 
     static func format(_ duration: Duration) -> String {
@@ -140,14 +137,4 @@ public struct ClaudeProcess: Sendable {
         if seconds % 60 == 0, seconds > 0 { return "\(seconds / 60)m" }
         return "\(seconds)s"
     }
-}
-
-/// The child's pid, set once from the process callback and read after the run.
-/// `@unchecked Sendable`: a single value behind a lock.
-final class ProcessIDBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Int32?
-
-    func set(_ value: Int32) { lock.withLock { stored = value } }
-    var value: Int32? { lock.withLock { stored } }
 }

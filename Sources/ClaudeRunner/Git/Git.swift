@@ -66,18 +66,19 @@ public struct Git: Sendable {
         defer { try? handle.close() }
         let spec = processSpec(
             ["diff", "--no-ext-diff", "--binary", "FETCH_HEAD...HEAD"], in: directory, remote: false)
-        let errors = ErrorText()
-        let writeFailed = WriteFailure()
+        let errors = LockedValue(OutputBuffer(limit: 1 << 20))
+        let writeFailed = LockedValue(false)
         let exit = try await runWithDeadline(spec, action: "git diff") { event in
             switch event {
             case .standardOutput(let chunk):
-                do { try handle.write(contentsOf: chunk) } catch { await writeFailed.set() }
+                // Into the page cache: quick enough for the process monitor's thread.
+                do { try handle.write(contentsOf: chunk) } catch { writeFailed.value = true }
             case .standardError(let chunk):
-                await errors.append(chunk)
+                errors.withLock { $0.append(chunk) }
             }
         }
-        if await writeFailed.value { throw Failure(description: "git diff: cannot write the diff file") }
-        guard exit.isSuccess else { throw await failure("git diff", exit: exit, stderr: errors.text) }
+        if writeFailed.value { throw Failure(description: "git diff: cannot write the diff file") }
+        guard exit.isSuccess else { throw failure("git diff", exit: exit, stderr: errors.value.text) }
     }
 
     /// The commit id of `HEAD` in `directory`.
@@ -102,9 +103,9 @@ public struct Git: Sendable {
         let spec = processSpec(
             Self.untrusted + ["symbolic-ref", "--quiet", "--short", "HEAD"], in: directory, remote: false)
         let collector = OutputCollector(limit: 64 << 10)
-        let exit = try await runWithDeadline(spec, action: "git symbolic-ref") { await collector.record($0) }
+        let exit = try await runWithDeadline(spec, action: "git symbolic-ref") { collector.record($0) }
         guard exit.isSuccess else { return nil }
-        let name = await collector.standardOutput.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = collector.standardOutput.text.trimmingCharacters(in: .whitespacesAndNewlines)
         return name.isEmpty ? nil : name
     }
 
@@ -172,15 +173,15 @@ public struct Git: Sendable {
         let collector = OutputCollector(limit: 1 << 20)
         let exit: ProcessExit
         do {
-            exit = try await runWithDeadline(spec, action: action) { await collector.record($0) }
+            exit = try await runWithDeadline(spec, action: action) { collector.record($0) }
         } catch let error as ChildProcess.LaunchError {
             throw Failure(description: "\(action): \(error.description)")
         }
         guard exit.isSuccess else {
-            throw failure(action, exit: exit, stderr: await collector.standardError.text)
+            throw failure(action, exit: exit, stderr: collector.standardError.text)
         }
         if strict {
-            let stderr = await collector.standardError.text
+            let stderr = collector.standardError.text
             if stderr.split(whereSeparator: \.isNewline).contains(where: {
                 $0.hasPrefix("error: ") || $0.hasPrefix("fatal: ")
             }) {
@@ -190,39 +191,23 @@ public struct Git: Sendable {
         logger.debug(
             "git command finished",
             metadata: ["git.action": "\(action)", "duration": "\(ContinuousClock.now - started)"])
-        return await collector.standardOutput.text
+        return collector.standardOutput.text
     }
 
     /// Runs `spec` to completion or until ``timeout``, whichever comes first.
     ///
-    /// The deadline is watched beside the process, as a run's limits are: when it fires, the process task is
-    /// cancelled, which stops the whole process group (SIGTERM, SIGKILL after the grace), and this waits for
-    /// that before it throws.
+    /// The deadline is watched beside the process, as a run's limits are: when it passes, the whole process
+    /// group is stopped (SIGTERM, SIGKILL after the grace), and this waits for that before it throws.
     /// - Throws: ``Failure`` with ``Failure/timedOut`` on expiry; `CancellationError` when the caller was
     ///   cancelled; ``ChildProcess/LaunchError``.
     func runWithDeadline(
-        _ spec: ProcessSpec, action: String, onEvent: @escaping @Sendable (ProcessOutputEvent) async -> Void
+        _ spec: ProcessSpec, action: String, onOutput: @escaping @Sendable (ProcessOutputEvent) -> Void
     ) async throws -> ProcessExit {
-        let deadline = ContinuousClock.now + timeout
-        let exit: ProcessExit? = try await withThrowingTaskGroup(of: ProcessExit?.self) { group in
-            group.addTask { try await ChildProcess.run(spec, onEvent: onEvent) }
-            group.addTask {
-                // Short sleeps: a cancelled long sleep keeps its timer (and this task's memory) until its deadline.
-                while ContinuousClock.now < deadline {
-                    try await Task.sleep(until: min(deadline, .now + .seconds(1)), clock: .continuous)
-                }
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            if first == nil {
-                group.cancelAll()
-                // Wait until the process group has been stopped.
-                while let _ = try? await group.next() {}
-            }
-            return first
-        }
-        guard let exit else {
+        let timedOut = LockedValue(false)
+        var spec = spec
+        spec.watchdog = deadlineWatchdog(.now + timeout, expired: timedOut)
+        let exit = try await ChildProcess.run(spec, onOutput: onOutput)
+        guard !timedOut.value else {
             throw Failure(description: "\(action) timed out after \(ClaudeProcess.format(timeout))", timedOut: true)
         }
         return exit
@@ -259,17 +244,6 @@ public struct Git: Sendable {
 }
 
 /// Collects stderr text from concurrent event callbacks.
-private actor ErrorText {
-    var buffer = OutputBuffer(limit: 1 << 20)
-    func append(_ chunk: [UInt8]) { buffer.append(chunk) }
-    var text: String { buffer.text }
-}
-
-private actor WriteFailure {
-    var value = false
-    func set() { value = true }
-}
-
 /// Who the runner's own commits are by: `Name <email>`.
 public struct CommitAuthor: Sendable, Equatable, CustomStringConvertible {
     public var name: String

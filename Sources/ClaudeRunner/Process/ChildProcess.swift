@@ -1,112 +1,236 @@
+import CChildProcess
 import Foundation
-import Logging
-import Subprocess
-
-#if canImport(System)
-    import System
-#else
-    import SystemPackage
-#endif
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
-#elseif canImport(Darwin)
-    import Darwin
 #endif
 
 /// Runs a child process in its own process group, streaming its output as it arrives.
 ///
 /// Guarantees:
 /// - stdin is `/dev/null`, so a child that reads stdin sees end-of-file instead of waiting forever;
-/// - stdout and stderr are read concurrently while the child runs, chunk by chunk, so no amount of output
-///   can deadlock the child on a full pipe; what is kept is up to the event handler;
-/// - the child leads a new session (and so a new process group); cancelling the calling task sends SIGTERM
-///   to the whole group, then SIGKILL after ``ProcessSpec/terminationGrace``;
+/// - stdout and stderr are read while the child runs, chunk by chunk, so no amount of output can deadlock
+///   the child on a full pipe; what is kept is up to the output handler;
+/// - the child leads a new session (and so a new process group), inherits only descriptors 0–2, no blocked
+///   signal and no ignored one; cancelling the calling task, or the spec's ``ProcessSpec/watchdog``, sends
+///   SIGTERM to the whole group, then SIGKILL after ``ProcessSpec/terminationGrace``;
 /// - when the child has exited, whatever it left running in its group is killed.
+///
+/// The child is started with `posix_spawn` from the calling task (the runner's memory is never copied), and
+/// one ``ProcessMonitor`` thread reads every child's pipes and notices its exit: a run costs no thread hop
+/// per chunk of output, and one when it ends.
 public enum ChildProcess {
     /// The executable could not be started.
     public struct LaunchError: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
 
-    /// Runs `spec` to completion, calling `onEvent` for each chunk of output.
+    /// Runs `spec` to completion, calling `onOutput` for each chunk of output.
     ///
     /// - Parameters:
     ///   - spec: What to run.
-    ///   - onStart: Called once with the child's pid (which is also its process group id).
-    ///   - onEvent: Called for every chunk read from stdout or stderr; calls may come from two tasks but
-    ///     never overlap for the same stream.
+    ///   - onStart: Called once with the child's pid (which is also its process group id), before any output.
+    ///   - onOutput: Called for every chunk read from stdout or stderr, in the order read, one call at a time,
+    ///     on the process monitor's thread: it must return at once (keep the bytes, hand them on), never wait.
     /// - Returns: How the child ended.
     /// - Throws: ``LaunchError`` when the executable cannot be found or started; `CancellationError` when the
     ///   calling task was cancelled (the process group has been stopped by then).
     public static func run(
         _ spec: ProcessSpec,
-        onStart: @Sendable (Int32) -> Void = { _ in },
-        onEvent: @escaping @Sendable (ProcessOutputEvent) async -> Void
+        onStart: (Int32) -> Void = { _ in },
+        onOutput: @escaping @Sendable (ProcessOutputEvent) -> Void
     ) async throws -> ProcessExit {
-        var options = PlatformOptions()
-        options.createSession = true
-        options.teardownSequence = [
-            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: spec.terminationGrace)
-        ]
-        var overrides: [Environment.Key: String?] = [:]
-        for (key, value) in spec.environment {
-            if let environmentKey = Environment.Key(rawValue: key) { overrides[environmentKey] = value }
-        }
-        let executable: Executable =
-            spec.executable.contains("/") ? .path(FilePath(spec.executable)) : .name(spec.executable)
-        let configuration = Configuration(
-            executable: executable,
-            arguments: Arguments(spec.arguments),
-            environment: .inherit.updating(overrides),
-            workingDirectory: spec.workingDirectory.map { FilePath($0) },
-            platformOptions: options
-        )
-
-        let outcome: ExecutionResult<Void, SequenceOutput, SequenceOutput>
-        do {
-            outcome = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .sequence) {
-                execution in
-                let pid = execution.processIdentifier.value
-                onStart(pid)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for try await chunk in execution.standardOutput {
-                            await onEvent(.standardOutput(chunk.withUnsafeBytes { Array($0) }))
-                        }
-                    }
-                    group.addTask {
-                        for try await chunk in execution.standardError {
-                            await onEvent(.standardError(chunk.withUnsafeBytes { Array($0) }))
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-
-            }
-        } catch let error as SubprocessError {
-            try Task.checkCancellation()
-            throw LaunchError(description: launchFailure(spec, error))
-        }
-        // The group leader is gone; anything it left behind in its group goes with it.
-        _ = kill(-outcome.processIdentifier.value, SIGKILL)
         try Task.checkCancellation()
-        switch outcome.terminationStatus {
-        case .exited(let code): return .exited(code)
-        case .signaled(let signal): return .signaled(signal)
+        let started = try spawn(spec)
+        onStart(started.pid)
+        let child = MonitoredChild()
+        ProcessMonitor.shared.watch(
+            ProcessMonitor.Watch(
+                pid: started.pid, processDescriptor: started.processDescriptor,
+                standardOutput: started.standardOutput, standardError: started.standardError,
+                terminationGrace: spec.terminationGrace, watchdog: spec.watchdog, onOutput: onOutput, child: child))
+        let exit = await withTaskCancellationHandler {
+            await child.exit()
+        } onCancel: {
+            ProcessMonitor.shared.stop(child)
+        }
+        try Task.checkCancellation()
+        return exit
+    }
+
+    /// A child just started: its pid and the runner's ends of its descriptors.
+    struct Started {
+        var pid: Int32
+        /// -1 on a kernel without pidfd (before 5.3): the monitor then polls for the exit.
+        var processDescriptor: Int32
+        var standardOutput: Int32
+        var standardError: Int32
+    }
+
+    private static func spawn(_ spec: ProcessSpec) throws(LaunchError) -> Started {
+        _ = ProcessMonitor.ensureStandardDescriptors
+        guard let path = ExecutableLookup.resolve(spec.executable, environment: spec.environment) else {
+            throw LaunchError(description: "exec: \"\(spec.executable)\": executable file not found in $PATH")
+        }
+        var directory: Int32 = -1
+        if let workingDirectory = spec.workingDirectory {
+            directory = cr_open_directory(workingDirectory)
+            guard directory >= 0 else {
+                throw LaunchError(
+                    description: "cannot start \(spec.executable): cannot change to directory \(workingDirectory): "
+                        + String(cString: strerror(errno)))
+            }
+        }
+        defer { if directory >= 0 { close(directory) } }
+        var output: [Int32] = [-1, -1]
+        var errors: [Int32] = [-1, -1]
+        guard cr_output_pipe(&output) == 0 else { throw launchFailure(spec, errno) }
+        guard cr_output_pipe(&errors) == 0 else {
+            let code = errno
+            close(output[0])
+            close(output[1])
+            throw launchFailure(spec, code)
+        }
+        var pid: pid_t = 0
+        let code = EnvironmentBlock.withArguments(path: path, arguments: spec.arguments, overrides: spec.environment) {
+            argv, envp in
+            var code: Int32 = 0
+            // "Text file busy": the executable was just written and another thread's child, between its start
+            // and its exec, still holds the writer's descriptor. It passes in a moment.
+            for attempt in 1...20 {
+                code = cr_spawn(&pid, path, argv, envp, directory, output[1], errors[1])
+                guard code == ETXTBSY else { break }
+                usleep(useconds_t(attempt * 1000))
+            }
+            return code
+        }
+        close(output[1])
+        close(errors[1])
+        guard code == 0 else {
+            close(output[0])
+            close(errors[0])
+            if code == ENOENT {
+                throw LaunchError(description: "exec: \"\(spec.executable)\": executable file not found in $PATH")
+            }
+            throw launchFailure(spec, code)
+        }
+        let processDescriptor = cr_pidfd_open(pid)
+        return Started(
+            pid: pid, processDescriptor: processDescriptor, standardOutput: output[0], standardError: errors[0])
+    }
+
+    private static func launchFailure(_ spec: ProcessSpec, _ code: Int32) -> LaunchError {
+        LaunchError(description: "cannot start \(spec.executable): \(String(cString: strerror(code)))")
+    }
+}
+
+/// Where a child's executable is: a name is looked up on the `PATH` the child will have (its override when
+/// the spec sets one, else the runner's), as `execvp` would.
+enum ExecutableLookup {
+    static func resolve(_ executable: String, environment: [String: String?]) -> String? {
+        guard !executable.isEmpty else { return nil }
+        // Relative to the runner's directory, not the child's (which it changes to before the exec).
+        if executable.contains("/") { return absolute(executable) }
+        let path: String
+        if let override = environment["PATH"] {
+            path = override ?? ""
+        } else {
+            path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        }
+        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = directory.isEmpty ? executable : "\(directory)/\(executable)"
+            var info = stat()
+            if access(candidate, X_OK) == 0, stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                return absolute(candidate)
+            }
+        }
+        return nil
+    }
+
+    private static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        return FileManager.default.currentDirectoryPath + "/" + path
+    }
+}
+
+/// The C arrays `posix_spawn` takes: the arguments, and the runner's environment with the spec's changes.
+enum EnvironmentBlock {
+    /// Calls `body` with `argv` (the path first) and `envp`, both valid only inside it.
+    static func withArguments<T>(
+        path: String, arguments: [String], overrides: [String: String?],
+        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>, UnsafePointer<UnsafeMutablePointer<CChar>?>) -> T
+    ) -> T {
+        // Copies made here are freed at the end; the runner's own entries are passed as they are (glibc never
+        // frees an environment string, and the runner never changes its environment).
+        var owned: [UnsafeMutablePointer<CChar>] = []
+        defer { for pointer in owned { free(pointer) } }
+        func copy(_ text: String) -> UnsafeMutablePointer<CChar> {
+            let pointer = strdup(text)!
+            owned.append(pointer)
+            return pointer
+        }
+        var argv: [UnsafeMutablePointer<CChar>?] = [copy(path)]
+        argv.reserveCapacity(arguments.count + 2)
+        for argument in arguments { argv.append(copy(argument)) }
+        argv.append(nil)
+
+        var envp: [UnsafeMutablePointer<CChar>?] = []
+        let keys = overrides.keys.map { Array($0.utf8) }
+        if var entry = cr_environment() {
+            while let variable = entry.pointee {
+                if keys.isEmpty || !keys.contains(where: { Self.entry(variable, hasKey: $0) }) { envp.append(variable) }
+                entry += 1
+            }
+        }
+        for (key, value) in overrides {
+            if let value { envp.append(copy("\(key)=\(value)")) }
+        }
+        envp.append(nil)
+        return argv.withUnsafeBufferPointer { argv in
+            envp.withUnsafeBufferPointer { envp in body(argv.baseAddress!, envp.baseAddress!) }
         }
     }
 
-    private static func launchFailure(_ spec: ProcessSpec, _ error: SubprocessError) -> String {
-        switch error.code {
-        case .executableNotFound:
-            return "exec: \"\(spec.executable)\": executable file not found in $PATH"
-        case .failedToChangeWorkingDirectory:
-            return "cannot start \(spec.executable): cannot change to directory \(spec.workingDirectory ?? "")"
-        default:
-            return "cannot start \(spec.executable): \(error)"
+    /// Whether the `KEY=value` entry is for `key`.
+    static func entry(_ entry: UnsafeMutablePointer<CChar>, hasKey key: [UInt8]) -> Bool {
+        key.withUnsafeBufferPointer { key in
+            guard strncmp(entry, UnsafeRawPointer(key.baseAddress!).assumingMemoryBound(to: CChar.self), key.count) == 0
+            else { return false }
+            return entry[key.count] == CChar(UInt8(ascii: "="))
         }
+    }
+}
+
+/// The end of one child, handed from the monitor's thread to the task waiting for it.
+final class MonitoredChild: Sendable {
+    private let state = Mutex<(waiter: CheckedContinuation<ProcessExit, Never>?, exit: ProcessExit?)>((nil, nil))
+    /// The monitor's key for the child, unique for the runner's life.
+    let token: UInt64
+
+    private static let tokens = Atomic<UInt64>(0)
+
+    init() {
+        token = Self.tokens.add(1, ordering: .relaxed).newValue
+    }
+
+    func exit() async -> ProcessExit {
+        await withCheckedContinuation { continuation in
+            let exit: ProcessExit? = state.withLock { state in
+                if state.exit == nil { state.waiter = continuation }
+                return state.exit
+            }
+            if let exit { continuation.resume(returning: exit) }
+        }
+    }
+
+    func ended(_ exit: ProcessExit) {
+        let waiter = state.withLock { state in
+            state.exit = exit
+            return state.waiter.take()
+        }
+        waiter?.resume(returning: exit)
     }
 }

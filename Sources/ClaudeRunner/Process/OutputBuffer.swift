@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Bytes kept from one output stream, up to a cap; the rest is counted, not kept.
 public struct OutputBuffer: Sendable {
     public let limit: Int
@@ -25,23 +27,33 @@ public struct OutputBuffer: Sendable {
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 }
 
-/// Collects a process's stdout and stderr as events arrive.
-public actor OutputCollector {
-    public private(set) var standardOutput: OutputBuffer
-    public private(set) var standardError: OutputBuffer
-    /// When output was last seen, for idle detection.
-    public private(set) var lastActivity = ContinuousClock.now
-
-    public init(limit: Int, errorLimit: Int? = nil) {
-        self.standardOutput = OutputBuffer(limit: limit)
-        self.standardError = OutputBuffer(limit: errorLimit ?? limit)
+/// Collects a process's stdout and stderr as chunks arrive (from the process monitor's thread).
+public final class OutputCollector: Sendable {
+    private struct State {
+        var standardOutput: OutputBuffer
+        var standardError: OutputBuffer
+        var lastActivity = ContinuousClock.now
     }
 
+    private let state: Mutex<State>
+
+    public init(limit: Int, errorLimit: Int? = nil) {
+        state = Mutex(
+            State(standardOutput: OutputBuffer(limit: limit), standardError: OutputBuffer(limit: errorLimit ?? limit)))
+    }
+
+    public var standardOutput: OutputBuffer { state.withLock { $0.standardOutput } }
+    public var standardError: OutputBuffer { state.withLock { $0.standardError } }
+    /// When output was last seen, for idle detection.
+    public var lastActivity: ContinuousClock.Instant { state.withLock { $0.lastActivity } }
+
     public func record(_ event: ProcessOutputEvent) {
-        lastActivity = .now
-        switch event {
-        case .standardOutput(let chunk): standardOutput.append(chunk)
-        case .standardError(let chunk): standardError.append(chunk)
+        state.withLock { state in
+            state.lastActivity = .now
+            switch event {
+            case .standardOutput(let chunk): state.standardOutput.append(chunk)
+            case .standardError(let chunk): state.standardError.append(chunk)
+            }
         }
     }
 }

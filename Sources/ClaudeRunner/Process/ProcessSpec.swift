@@ -10,16 +10,34 @@ public struct ProcessSpec: Sendable {
     public var environment: [String: String?]
     /// Time between SIGTERM and SIGKILL when the process group is stopped.
     public var terminationGrace: Duration
+    /// Limits watched while the child runs (a deadline, an idle time): called as the child starts, after its
+    /// output, and at each time it returned, on the process monitor's thread; returning `nil` stops the process
+    /// group as cancelling would (SIGTERM, then SIGKILL after ``terminationGrace``). It must return at once.
+    public var watchdog: ProcessWatchdog?
 
     public init(
         executable: String, arguments: [String], workingDirectory: String? = nil,
-        environment: [String: String?] = [:], terminationGrace: Duration = .seconds(10)
+        environment: [String: String?] = [:], terminationGrace: Duration = .seconds(10),
+        watchdog: ProcessWatchdog? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
         self.workingDirectory = workingDirectory
         self.environment = environment
         self.terminationGrace = terminationGrace
+        self.watchdog = watchdog
+    }
+}
+
+/// Given the time now, when to be asked again, or `nil` to stop the process group now.
+public typealias ProcessWatchdog = @Sendable (ContinuousClock.Instant) -> ContinuousClock.Instant?
+
+/// A watchdog that stops the process group once `deadline` has passed, and says so in `expired`.
+func deadlineWatchdog(_ deadline: ContinuousClock.Instant, expired: LockedValue<Bool>) -> ProcessWatchdog {
+    { now in
+        guard now >= deadline else { return deadline }
+        expired.value = true
+        return nil
     }
 }
 

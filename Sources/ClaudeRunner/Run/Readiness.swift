@@ -54,21 +54,15 @@ final class ClaudeVersionCache: Sendable {
     private static func probe(executable: String, logger: Logger) async -> Result<String, ClaudeVersionError> {
         let collector = OutputCollector(limit: 4096)
         do {
-            let exit = try await withThrowingTaskGroup(of: ProcessExit?.self) { group in
-                group.addTask {
-                    try await ChildProcess.run(
-                        ProcessSpec(executable: executable, arguments: ["--version"], terminationGrace: .seconds(1))
-                    ) { await collector.record($0) }
-                }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(10))
-                    return nil
-                }
-                defer { group.cancelAll() }
-                return try await group.next() ?? nil
+            let timedOut = LockedValue(false)
+            let spec = ProcessSpec(
+                executable: executable, arguments: ["--version"], terminationGrace: .seconds(1),
+                watchdog: deadlineWatchdog(.now + .seconds(10), expired: timedOut))
+            let exit = try await ChildProcess.run(spec) { collector.record($0) }
+            guard !timedOut.value else {
+                return .failure(.init(description: "claude --version did not answer within 10s"))
             }
-            guard let exit else { return .failure(.init(description: "claude --version did not answer within 10s")) }
-            let text = await collector.standardOutput.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = collector.standardOutput.text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard exit.isSuccess else { return .failure(.init(description: "claude --version failed: \(exit)")) }
             return .success(String(text.split(whereSeparator: \.isNewline).first ?? ""))
         } catch let error as ChildProcess.LaunchError {

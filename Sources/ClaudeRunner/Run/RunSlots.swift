@@ -40,6 +40,14 @@ public final class RunSlots: Sendable {
     }
 
     func acquire(onWait: @Sendable (Int) -> Void = { _ in }) async throws {
+        // A free slot and nobody in line: taken without suspending.
+        try Task.checkCancellation()
+        let taken = state.withLock { state in
+            guard state.running < capacity, state.waiting.isEmpty else { return false }
+            state.running += 1
+            return true
+        }
+        if taken { return }
         let ticket = state.withLock { state -> Int in
             state.nextTicket += 1
             return state.nextTicket

@@ -1,0 +1,107 @@
+#define _GNU_SOURCE
+#include "child_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int cr_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int directory_fd,
+             int stdout_fd, int stderr_fd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return rc;
+    }
+    // The working directory first, while its descriptor is still open in the child; the output pipes
+    // before stdin, so that a pipe that happens to be descriptor 0 is copied before /dev/null replaces it.
+    if (directory_fd >= 0) rc = posix_spawn_file_actions_addfchdir_np(&actions, directory_fd);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+
+    // Signals 1 to 31 back to their default actions (the runner ignores some, and an ignored signal stays
+    // ignored across exec); glibc keeps the real-time ones above them for itself. Each one is a system call
+    // in the child while the runner's thread waits for its exec, so not all 64.
+    sigset_t none, standard;
+    sigemptyset(&none);
+    sigemptyset(&standard);
+    for (int signal = 1; signal < 32; signal++) {
+        if (signal != SIGKILL && signal != SIGSTOP) sigaddset(&standard, signal);
+    }
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &standard);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}
+
+int cr_output_pipe(int descriptors[2]) {
+    if (pipe2(descriptors, O_CLOEXEC) != 0) return -1;
+    int flags = fcntl(descriptors[0], F_GETFL);
+    if (flags < 0 || fcntl(descriptors[0], F_SETFL, flags | O_NONBLOCK) != 0) {
+        int code = errno;
+        close(descriptors[0]);
+        close(descriptors[1]);
+        errno = code;
+        return -1;
+    }
+    return 0;
+}
+
+int cr_open_directory(const char *path) { return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+
+char **cr_environment(void) { return environ; }
+
+int cr_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int cr_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cr_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int cr_epoll_add(int epoll_fd, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof(event));
+    event.events = events;
+    event.data.u64 = data;
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
+}
+
+int cr_epoll_delete(int epoll_fd, int fd) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof(event));
+    return epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, &event);
+}
+
+int cr_epoll_wait(int epoll_fd, uint64_t *data, uint32_t *events, int capacity, int timeout_ms) {
+    struct epoll_event ready[64];
+    if (capacity > 64) capacity = 64;
+    int count = epoll_wait(epoll_fd, ready, capacity, timeout_ms);
+    if (count < 0 && errno == EINTR) return 0;
+    for (int i = 0; i < count; i++) {
+        data[i] = ready[i].data.u64;
+        events[i] = ready[i].events;
+    }
+    return count;
+}

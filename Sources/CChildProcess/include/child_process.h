@@ -1,0 +1,37 @@
+#ifndef CLAUDE_RUNNER_CHILD_PROCESS_H
+#define CLAUDE_RUNNER_CHILD_PROCESS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Starts `path` with `argv` and `envp` through posix_spawn (no copy of the runner's address space): in a
+/// new session (so a new process group), stdin `/dev/null`, stdout and stderr on the given descriptors,
+/// in the directory `directory_fd` when it is not -1, every other descriptor closed, no signal blocked
+/// and every signal at its default action. Returns 0, or the errno of the failure.
+int cr_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int directory_fd,
+             int stdout_fd, int stderr_fd);
+
+/// A pipe for a child's output, both ends close-on-exec, the runner's (read) end non-blocking: 0 or -1 with errno.
+int cr_output_pipe(int descriptors[2]);
+
+/// A descriptor of the directory `path` for the child's fchdir (O_PATH: search permission is enough).
+int cr_open_directory(const char *path);
+
+/// The runner's own environment (`environ`), for building a child's.
+char **cr_environment(void);
+
+/// A descriptor that becomes readable when `pid` exits (pidfd_open); -1 with errno when the kernel has none.
+int cr_pidfd_open(pid_t pid);
+
+/// epoll_create1 and eventfd (non-blocking), both close-on-exec.
+int cr_epoll_create(void);
+int cr_eventfd(void);
+
+/// epoll without the packed `struct epoll_event` Swift cannot lay out: 0 or -1 with errno.
+int cr_epoll_add(int epoll_fd, int fd, uint32_t events, uint64_t data);
+int cr_epoll_delete(int epoll_fd, int fd);
+
+/// Waits up to `timeout_ms` (-1: for ever) for events; fills `data` and `events`; returns how many (0 when a signal interrupted the wait), or -1.
+int cr_epoll_wait(int epoll_fd, uint64_t *data, uint32_t *events, int capacity, int timeout_ms);
+
+#endif
