@@ -2,13 +2,18 @@
 """Benchmarks of one run's cost in the runner: memory for large outputs, event parsing speed, and the
 overhead of a run over HTTP compared with spawning the same fake `claude` directly.
 
-Usage: scripts/bench-runs.py [--binary PATH] [--runs N]
+Usage: scripts/bench-runs.py [--binary PATH] [--runs N] [--work DIR]
 Builds nothing: give it a built claude-runner (default .build/release/claude-runner, else .build/debug).
+The runners' directories (their ledgers and transcripts) go under --work and are kept. The default is
+/dev/shm/claude-runner-bench (tmpfs) where there is one, else .build/bench-runs in the clone. What creating a
+file costs there, and in the clone's file system, is printed: the ledger makes one transcript file per run,
+and on ext4 without a journal (as on this project's build machines) creating a file after many deletions
+nearby scans the recently deleted inodes and can cost over half a millisecond of CPU by itself.
 Prints figures side by side; it asserts nothing (these machines are shared and noisy).
 The overhead and throughput runs use a minimal HTTP client on a raw socket (a new connection per run), so
 that they measure the runner rather than urllib; what urllib would add is printed beside them.
 """
-import argparse, concurrent.futures, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, concurrent.futures, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,9 +93,21 @@ class Server:
         return answer
 
     def stop(self):
+        # The directory stays until the whole benchmark ends: deleting files makes creating the next ones slow
+        # on some file systems (see --work), which would charge this benchmark's own cleanup to the runner.
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def file_creation_cost(directory, count=300):
+    """CPU microseconds to create, write and close one small file in `directory` (as a transcript is)."""
+    folder = tempfile.mkdtemp(prefix="files-", dir=directory)
+    started = time.process_time()
+    for n in range(count):
+        descriptor = os.open(os.path.join(folder, f"{n}.ndjson"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.write(descriptor, b"{}\n")
+        os.close(descriptor)
+    return (time.process_time() - started) / count * 1e6
 
 
 def write_fake(directory, body):
@@ -143,6 +160,9 @@ def main():
     parser.add_argument("--binary")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--parse-mb", type=int, default=200)
+    parser.add_argument(
+        "--work",
+        default="/dev/shm/claude-runner-bench" if os.path.isdir("/dev/shm") else os.path.join(ROOT, ".build", "bench-runs"))
     args = parser.parse_args()
     binary = args.binary
     for candidate in [".build/release/claude-runner", ".build/debug/claude-runner"]:
@@ -150,8 +170,10 @@ def main():
             binary = os.path.join(ROOT, candidate)
     if binary is None:
         raise SystemExit("build claude-runner first: swift build -c release --product claude-runner")
-    work = tempfile.mkdtemp(prefix="bench-runs-")
+    os.makedirs(args.work, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="bench-runs-", dir=args.work)
     print(f"binary: {binary}")
+    print(f"work directory: {work}")
     try:
         # 1. Memory: a 50 MB answer with the default 16 MiB output cap.
         cap = 16
@@ -297,8 +319,17 @@ def main():
             print(f"{name:12} idle after start-up {idle[name]:6.1f} MiB, after {args.runs * (1 + rounds) + 10} runs "
                   f"{settled[name]:6.1f} MiB")
         print(f"{'ledger on - ledger off at idle':32} {idle['ledger on'] - idle['ledger off']:6.1f} MiB")
+        clone_side = os.path.join(ROOT, ".build", "bench-runs")
+        os.makedirs(clone_side, exist_ok=True)
+        print(f"\ncreating a small file (a transcript per run) costs {file_creation_cost(work):.0f} us of CPU in the "
+              f"work directory, {file_creation_cost(clone_side):.0f} us in {clone_side} (kept files, not counted above)")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        # The large inputs go; the runners' directories (ledgers, transcripts) stay for a look, and so that
+        # deleting thousands of files does not slow the file creation of a benchmark run right after this one.
+        for name in ("stream.jsonl", "parse.jsonl"):
+            if os.path.exists(os.path.join(work, name)):
+                os.remove(os.path.join(work, name))
+        print(f"\nthe runners' directories are kept in {work}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -64,6 +66,32 @@ int cr_output_pipe(int descriptors[2]) {
 }
 
 int cr_open_directory(const char *path) { return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+
+int cr_find_executable(const char *name, const char *search_path, char *found, size_t capacity) {
+    size_t name_length = strlen(name);
+    const char *entry = search_path;
+    while (1) {
+        const char *end = strchr(entry, ':');
+        size_t length = end ? (size_t)(end - entry) : strlen(entry);
+        // An empty entry is the current directory, as execvp takes it.
+        size_t needed = (length ? length + 1 : 0) + name_length + 1;
+        if (needed <= capacity) {
+            if (length) {
+                memcpy(found, entry, length);
+                found[length] = '/';
+                memcpy(found + length + 1, name, name_length + 1);
+            } else {
+                memcpy(found, name, name_length + 1);
+            }
+            struct stat info;
+            if (access(found, X_OK) == 0 && stat(found, &info) == 0 && S_ISREG(info.st_mode)) return 0;
+        }
+        if (!end) return -1;
+        entry = end + 1;
+    }
+}
+
+void cr_name_thread(const char *name) { (void)pthread_setname_np(pthread_self(), name); }
 
 char **cr_environment(void) { return environ; }
 

@@ -7,7 +7,6 @@ import NIOPosix
 enum ClaudeRunnerEntry {
     static func main() async {
         // Before any task is started, from the main thread, once.
-        NIOSingletons.groupLoopCountSuggestion = 1
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         await ClaudeRunnerCommand.main()
     }

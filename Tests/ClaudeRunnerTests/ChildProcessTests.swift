@@ -1,6 +1,7 @@
 import ClaudeRunner
 import ClaudeRunnerTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("running child processes", .timeLimit(.minutes(3)))
@@ -133,5 +134,133 @@ struct ChildProcessTests {
             let child = try #require(claude.childProcessID)
             try await eventually("background child gone") { !processIsAlive(child) }
         }
+    }
+
+    @Test("a watchdog is asked again after output: an idle limit stops a child only once it has gone quiet")
+    func watchdogAfterOutput() async throws {
+        let collector = OutputCollector(limit: 1 << 16)
+        let stoppedAt = LockedBox<ContinuousClock.Instant?>(nil)
+        let idle: Duration = .milliseconds(700)
+        // Ten lines 200 ms apart (each well within the idle limit), then silence.
+        let script = "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.2; done; sleep 60"
+        let spec = ProcessSpec(
+            executable: "sh", arguments: ["-c", script], terminationGrace: .milliseconds(300),
+            watchdog: { now in
+                let quietSince = collector.lastActivity
+                guard now - quietSince < idle else {
+                    stoppedAt.value = now
+                    return nil
+                }
+                return quietSince + idle
+            })
+        let started = ContinuousClock.now
+        let exit = try await ChildProcess.run(spec) { collector.record($0) }
+        #expect(exit == .signaled(SIGTERM))
+        #expect(collector.standardOutput.text == (1...10).map { "\($0)\n" }.joined())
+        let stopped = try #require(stoppedAt.value)
+        // Stopped after the last line, not within the first two seconds of output.
+        #expect(stopped - started >= .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
+    @Test("a child that closes its stdout and goes on is waited for, and its own exit status reported")
+    func closedOutputThenExit() async throws {
+        let collector = OutputCollector(limit: 1 << 16)
+        let script = "echo before; exec 1>&-; sleep 0.5; echo after >&2; exit 7"
+        let exit = try await ChildProcess.run(ProcessSpec(executable: "sh", arguments: ["-c", script])) {
+            collector.record($0)
+        }
+        #expect(exit == .exited(7))
+        #expect(collector.standardOutput.text == "before\n")
+        #expect(collector.standardError.text == "after\n")
+    }
+
+    @Test("many children at once: each gets exactly its own output and exit status")
+    func manyChildren() async throws {
+        let results = try await withThrowingTaskGroup(of: (Int, ProcessExit, String, String).self) { group in
+            for n in 0..<40 {
+                group.addTask {
+                    let collector = OutputCollector(limit: 1 << 20)
+                    // Enough output to take several reads, on both streams.
+                    let script =
+                        "i=0; while [ $i -lt 300 ]; do echo \"$1 line $i\"; i=$((i+1)); done; echo \"$1 done\" >&2; exit $(($1 % 5))"
+                    let exit = try await ChildProcess.run(
+                        ProcessSpec(executable: "sh", arguments: ["-c", script, "sh", String(n)])
+                    ) { collector.record($0) }
+                    return (n, exit, collector.standardOutput.text, collector.standardError.text)
+                }
+            }
+            var results: [(Int, ProcessExit, String, String)] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        #expect(results.count == 40)
+        for (n, exit, output, errors) in results {
+            #expect(exit == .exited(Int32(n % 5)))
+            #expect(output == (0..<300).map { "\(n) line \($0)\n" }.joined())
+            #expect(errors == "\(n) done\n")
+        }
+    }
+
+    @Test(
+        "a relative executable path is the runner's, not the working directory's; PATH given to the child is searched")
+    func executableLookup() async throws {
+        try await TemporaryDirectory.with("lookup") { directory in
+            let bin = directory.path + "/bin"
+            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+            let tool = bin + "/only-here"
+            try "#!/bin/sh\necho found $0\n".write(toFile: tool, atomically: true, encoding: .utf8)
+            chmod(tool, 0o755)
+            let collector = OutputCollector(limit: 1 << 16)
+            let exit = try await ChildProcess.run(
+                ProcessSpec(
+                    executable: "only-here", arguments: [], workingDirectory: "/",
+                    environment: ["PATH": bin + ":/usr/bin:/bin"])
+            ) { collector.record($0) }
+            #expect(exit == .exited(0))
+            #expect(collector.standardOutput.text == "found \(tool)\n")
+            // Not on the runner's own PATH.
+            await #expect(throws: ChildProcess.LaunchError.self) {
+                try await ChildProcess.run(ProcessSpec(executable: "only-here", arguments: [])) { _ in }
+            }
+            let relative = relativePath(to: tool)
+            #expect(!relative.hasPrefix("/"))
+            let fromRunner = OutputCollector(limit: 1 << 16)
+            let ran = try await ChildProcess.run(
+                ProcessSpec(executable: relative, arguments: [], workingDirectory: "/")
+            ) { fromRunner.record($0) }
+            #expect(ran == .exited(0))
+            #expect(fromRunner.standardOutput.text.hasSuffix("/only-here\n"))
+        }
+    }
+
+    @Test("a working directory that does not exist is a launch error naming it, and nothing runs")
+    func missingWorkingDirectory() async throws {
+        let error = try await #require(throws: ChildProcess.LaunchError.self) {
+            try await ChildProcess.run(
+                ProcessSpec(executable: "sh", arguments: ["-c", "exit 0"], workingDirectory: "/no/such/dir")
+            ) { _ in }
+        }
+        #expect(error.description.contains("cannot change to directory /no/such/dir"))
+    }
+}
+
+/// A path to `target` relative to the current directory (through `..` as needed).
+private func relativePath(to target: String) -> String {
+    let here = FileManager.default.currentDirectoryPath.split(separator: "/")
+    let there = target.split(separator: "/")
+    var common = 0
+    while common < min(here.count, there.count), here[common] == there[common] { common += 1 }
+    return (Array(repeating: "..", count: here.count - common) + there[common...].map(String.init)).joined(
+        separator: "/")
+}
+
+/// A value the watchdog (on the process monitor's thread) and the test share.
+private final class LockedBox<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    var value: Value {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
     }
 }

@@ -1,6 +1,7 @@
 #ifndef CLAUDE_RUNNER_CHILD_PROCESS_H
 #define CLAUDE_RUNNER_CHILD_PROCESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -16,6 +17,13 @@ int cr_output_pipe(int descriptors[2]);
 
 /// A descriptor of the directory `path` for the child's fchdir (O_PATH: search permission is enough).
 int cr_open_directory(const char *path);
+
+/// Looks `name` up in the colon-separated `search_path` as execvp does (an empty entry is the current
+/// directory): writes the first executable regular file's path into `found`; 0, or -1 when there is none.
+int cr_find_executable(const char *name, const char *search_path, char *found, size_t capacity);
+
+/// Names the calling thread for the kernel (`top -H`, `perf`); at most 15 characters are kept.
+void cr_name_thread(const char *name);
 
 /// The runner's own environment (`environ`), for building a child's.
 char **cr_environment(void);

@@ -235,17 +235,17 @@ extension RunnerService {
     private func freshAttempt(_ task: IssueTask, resumeFellBack: Bool, logger: Logger) async throws -> AttemptEnd {
         let workspace = task.workspace
         // A stale clone from an earlier attempt goes; the records stay.
-        try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+        await BlockingWork.remove(workspace.repoDirectory)
         do {
             let prepared = try await prepareWorkspace(
                 repo: task.repo, into: workspace.repoDirectory, ref: task.ref, shallow: true, logger: logger)
             task.execution.recordWorkspace(prepared)
             logger.info("issue workspace ready", metadata: prepared.logMetadata)
         } catch let failure as Git.Failure {
-            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+            await BlockingWork.remove(workspace.repoDirectory)
             return .failed(IssueErrorType.cloneFailed, failure.description)
         } catch {
-            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+            await BlockingWork.remove(workspace.repoDirectory)
             throw error
         }
         let start = await issueStart(workspace, logger: logger)
@@ -325,7 +325,7 @@ extension RunnerService {
                 onStart: { pid in workspace.recordClaudeProcess(pid, attemptID: task.attemptID) })
             return .claude(outcome, start: start, resumeFellBack: resumeFellBack)
         } catch let failure as ClaudeProcess.LaunchFailure {
-            try? FileManager.default.removeItem(atPath: workspace.repoDirectory)
+            await BlockingWork.remove(workspace.repoDirectory)
             return .failed(IssueErrorType.execError, failure.description)
         }
     }
@@ -611,7 +611,8 @@ extension RunnerService {
             )
         }
         do {
-            try FileManager.default.removeItem(atPath: workspace.root)
+            let root = workspace.root
+            try await BlockingWork.run { try FileManager.default.removeItem(atPath: root) }
         } catch {
             throw RunnerError.failed("remove issue workspace \(workspace.taskID): \(error.localizedDescription)")
         }

@@ -134,20 +134,15 @@ enum ExecutableLookup {
         guard !executable.isEmpty else { return nil }
         // Relative to the runner's directory, not the child's (which it changes to before the exec).
         if executable.contains("/") { return absolute(executable) }
-        let path: String
+        let search: String
         if let override = environment["PATH"] {
-            path = override ?? ""
+            search = override ?? ""
         } else {
-            path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+            search = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
         }
-        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
-            let candidate = directory.isEmpty ? executable : "\(directory)/\(executable)"
-            var info = stat()
-            if access(candidate, X_OK) == 0, stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
-                return absolute(candidate)
-            }
-        }
-        return nil
+        var found = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard cr_find_executable(executable, search, &found, found.count) == 0 else { return nil }
+        return absolute(found.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
     }
 
     private static func absolute(_ path: String) -> String {

@@ -74,6 +74,8 @@ final class ProcessMonitor: Sendable {
         precondition(epoll >= 0 && wakeDescriptor >= 0, "process monitor: epoll or eventfd unavailable")
         _ = cr_epoll_add(epoll, wakeDescriptor, Self.readable, Self.wakeToken)
         let thread = Thread { [self] in
+            // The kernel's name of the thread (in `top -H`, `perf`), not only Foundation's.
+            cr_name_thread("process-monitor")
             var loop = MonitorLoop(monitor: self)
             loop.run()
         }

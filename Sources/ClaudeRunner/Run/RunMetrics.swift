@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 
 /// The runner's metrics, through the swift-metrics API only (the executable chooses the backend:
 /// Prometheus). Names and labels are the contract of spec section 11.
@@ -6,9 +7,9 @@ public enum RunMetrics {
     /// A run ended: counted by kind and status, its duration, cost and tokens added up by kind.
     static func runFinished(kind: RunKind, status: RunStatus, duration: Duration, costUSD: Double?, usage: TokenUsage?)
     {
-        Counter(label: "claude_runner_runs_total", dimensions: [("kind", kind.rawValue), ("status", status.rawValue)])
-            .increment()
-        Timer(label: "claude_runner_run_duration_seconds", dimensions: [("kind", kind.rawValue)]).recordNanoseconds(
+        let (runs, durations) = runSeries(kind: kind, status: status)
+        runs.increment()
+        durations.recordNanoseconds(
             duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         if let costUSD, costUSD > 0 {
             FloatingPointCounter(label: "claude_runner_cost_usd_total", dimensions: [("kind", kind.rawValue)])
@@ -24,6 +25,22 @@ public enum RunMetrics {
                     .increment(by: count)
             }
         }
+    }
+
+    /// The two series every run ends in, made once per kind and status: a metric made anew looks its labels up
+    /// in the backend's registry under its lock each time.
+    private static let seriesCache = Mutex<[String: (Counter, Timer)]>([:])
+
+    private static func runSeries(kind: RunKind, status: RunStatus) -> (Counter, Timer) {
+        let key = kind.rawValue + "/" + status.rawValue
+        if let series = seriesCache.withLock({ $0[key] }) { return series }
+        let series = (
+            Counter(
+                label: "claude_runner_runs_total", dimensions: [("kind", kind.rawValue), ("status", status.rawValue)]),
+            Timer(label: "claude_runner_run_duration_seconds", dimensions: [("kind", kind.rawValue)])
+        )
+        seriesCache.withLock { $0[key] = series }
+        return series
     }
 
     /// Creates every series whose labels are known in advance at zero, so that a scrape sees the whole

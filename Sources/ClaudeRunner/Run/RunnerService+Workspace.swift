@@ -120,7 +120,7 @@ extension RunnerService {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                try? FileManager.default.removeItem(atPath: directory)
+                await BlockingWork.remove(directory)
                 let reason = redactor.redact("\(error)")
                 if kind == .refresh {
                     logger.warning(
@@ -167,7 +167,7 @@ extension RunnerService {
             } catch {
                 logger.debug("early clone failed; cloning after the fetch", metadata: ["reason": "\(error)"])
             }
-            if early == nil { try? FileManager.default.removeItem(atPath: checkout.directory) }
+            if early == nil { await BlockingWork.remove(checkout.directory) }
             let update = try await updated
             if let early, !update.created, checkout.ref != nil || update.defaultBranch == branch {
                 if let source = try await catchUp(
@@ -177,12 +177,12 @@ extension RunnerService {
                     return source
                 }
             }
-            try? FileManager.default.removeItem(atPath: checkout.directory)
+            await BlockingWork.remove(checkout.directory)
             try await cloneWorkspace(from: path, update: update, checkout: checkout, logger: logger)
             await mirrors.release(hold)
             return update.created ? .newMirror : .mirror
         } catch {
-            try? FileManager.default.removeItem(atPath: checkout.directory)
+            await BlockingWork.remove(checkout.directory)
             await mirrors.release(hold)
             throw error
         }
@@ -268,7 +268,7 @@ extension RunnerService {
             logger.info("mirror created", metadata: ["mirror": "\(name.directoryName)"])
             return .init(created: true, defaultBranch: branch)
         } catch {
-            try? FileManager.default.removeItem(atPath: staging)
+            await BlockingWork.remove(staging)
             throw error
         }
     }
@@ -288,7 +288,7 @@ extension RunnerService {
                 mirror, into: checkout.directory, ref: branch, singleBranch: checkout.shallow, origin: checkout.origin,
                 logger: logger)
         } catch let failure as Git.Failure where !failure.timedOut {
-            try? FileManager.default.removeItem(atPath: checkout.directory)
+            await BlockingWork.remove(checkout.directory)
             if let ref = checkout.ref, !(await checkout.git.mirrorHasRef(mirror, ref: ref, logger: logger)) {
                 throw NotInMirror(description: "\"\(ref)\" is neither a branch nor a tag upstream")
             }

@@ -144,7 +144,8 @@ public final class RunnerService: Sendable {
     /// - Throws: ``RunnerError`` for an invalid request, or when the runner is shutting down.
     public func prepareRun(_ request: RunRequest, transport: RunTransport) throws(RunnerError) -> PreparedRun {
         try checkAccepting()
-        guard !request.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        // Nothing but white space (what `trimmingCharacters(in: .whitespacesAndNewlines)` would leave empty).
+        guard request.prompt.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw RunnerError.invalidRequest("invalid prompt")
         }
         guard request.prompt.utf8.count <= Self.maxPromptBytes else {
@@ -222,9 +223,15 @@ public final class RunnerService: Sendable {
                 try await execution.withSlot {
                     if let repo = prepared.repo {
                         let workspace = (config.workDir as NSString).appendingPathComponent(execution.id)
-                        defer { try? FileManager.default.removeItem(atPath: workspace) }
-                        return try await runInClone(
-                            request, repo: repo, execution: execution, workspace: workspace, logger: logger)
+                        do {
+                            let ended = try await runInClone(
+                                request, repo: repo, execution: execution, workspace: workspace, logger: logger)
+                            await BlockingWork.remove(workspace)
+                            return ended
+                        } catch {
+                            await BlockingWork.remove(workspace)
+                            throw error
+                        }
                     }
                     logger.info("run started")
                     return try await runClaude(
@@ -259,7 +266,7 @@ public final class RunnerService: Sendable {
             prepared = try await prepareWorkspace(
                 repo: repo, into: workspace, ref: request.ref.nonEmpty, shallow: baseRef == nil, logger: logger)
         } catch let failure as Git.Failure {
-            try? FileManager.default.removeItem(atPath: workspace)
+            await BlockingWork.remove(workspace)
             logger.warning("clone failed", metadata: ["outcome": "clone failed"])
             throw RunnerError.failed(failure.description)
         }
