@@ -116,6 +116,14 @@ int cr_epoll_add(int epoll_fd, int fd, uint32_t events, uint64_t data) {
     return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
 }
 
+int cr_epoll_modify(int epoll_fd, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof(event));
+    event.events = events;
+    event.data.u64 = data;
+    return epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event);
+}
+
 int cr_epoll_delete(int epoll_fd, int fd) {
     struct epoll_event event;
     memset(&event, 0, sizeof(event));

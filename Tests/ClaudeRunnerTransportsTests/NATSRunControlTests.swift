@@ -279,7 +279,10 @@ struct NATSRunControlTests {
     func events() async throws {
         let server = try await NATSServerProcess.start()
         defer { Task { await server.shutdown() } }
-        let fixture = try ProgressTests.fixture(lineDelay: "0.4")
+        // Claude holds its events until the test has found the run in the list, however long that takes.
+        let release = NSTemporaryDirectory() + "claude-runner-events-release-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: release) }
+        let fixture = try ProgressTests.fixture(lineDelay: "0.4", extra: ["RELEASE_FILE": release])
         defer { fixture.directory.remove() }
         try await Self.withRunner(fixture, natsURL: server.url) { _ in
             let runs = Self.patientClient(server.url)
@@ -288,9 +291,14 @@ struct NATSRunControlTests {
             let id = try #require(try await runs.listRuns(try RunQuery(status: .running)).runs.first?.id)
 
             let live = Collected()
-            try await within(.seconds(60), "following the live run") {
-                try await runs.runEvents(id, follow: true) { live.append($0) }
+            let following = Task {
+                try await within(.seconds(60), "following the live run") {
+                    try await runs.runEvents(id, follow: true) { live.append($0) }
+                }
             }
+            try await Task.sleep(for: .milliseconds(300))
+            FileManager.default.createFile(atPath: release, contents: nil)
+            try await following.value
             let expected = ["started", "tool", "tool", "denied", "text", "result"]
             #expect(live.events.map(\.type) == expected)
             #expect(live.events.allSatisfy { $0.runID == id })

@@ -37,6 +37,7 @@ int cr_eventfd(void);
 
 /// epoll without the packed `struct epoll_event` Swift cannot lay out: 0 or -1 with errno.
 int cr_epoll_add(int epoll_fd, int fd, uint32_t events, uint64_t data);
+int cr_epoll_modify(int epoll_fd, int fd, uint32_t events, uint64_t data);
 int cr_epoll_delete(int epoll_fd, int fd);
 
 /// Waits up to `timeout_ms` (-1: for ever) for events; fills `data` and `events`; returns how many (0 when a signal interrupted the wait), or -1.

@@ -19,9 +19,9 @@ import Synchronization
 ///   SIGTERM to the whole group, then SIGKILL after ``ProcessSpec/terminationGrace``;
 /// - when the child has exited, whatever it left running in its group is killed.
 ///
-/// The child is started with `posix_spawn` from the calling task (the runner's memory is never copied), and
-/// one ``ProcessMonitor`` thread reads every child's pipes and notices its exit: a run costs no thread hop
-/// per chunk of output, and one when it ends.
+/// One ``ProcessMonitor`` thread starts every child with `posix_spawn` (the runner's memory is never copied,
+/// and no event loop or task thread waits for the child's exec), reads its pipes and notices its exit: a run
+/// costs one thread hop to start and one when it ends, none per chunk of output.
 public enum ChildProcess {
     /// The executable could not be started.
     public struct LaunchError: Error, Sendable, CustomStringConvertible {
@@ -32,7 +32,8 @@ public enum ChildProcess {
     ///
     /// - Parameters:
     ///   - spec: What to run.
-    ///   - onStart: Called once with the child's pid (which is also its process group id), before any output.
+    ///   - onStart: Called once with the child's pid (which is also its process group id), before any output,
+    ///     on the process monitor's thread: it must return at once.
     ///   - onOutput: Called for every chunk read from stdout or stderr, in the order read, one call at a time,
     ///     on the process monitor's thread: it must return at once (keep the bytes, hand them on), never wait.
     /// - Returns: How the child ended.
@@ -40,20 +41,15 @@ public enum ChildProcess {
     ///   calling task was cancelled (the process group has been stopped by then).
     public static func run(
         _ spec: ProcessSpec,
-        onStart: (Int32) -> Void = { _ in },
+        onStart: @escaping @Sendable (Int32) -> Void = { _ in },
         onOutput: @escaping @Sendable (ProcessOutputEvent) -> Void
     ) async throws -> ProcessExit {
         try Task.checkCancellation()
-        let started = try spawn(spec)
-        onStart(started.pid)
         let child = MonitoredChild()
-        ProcessMonitor.shared.watch(
-            ProcessMonitor.Watch(
-                pid: started.pid, processDescriptor: started.processDescriptor,
-                standardOutput: started.standardOutput, standardError: started.standardError,
-                terminationGrace: spec.terminationGrace, watchdog: spec.watchdog, onOutput: onOutput, child: child))
-        let exit = await withTaskCancellationHandler {
-            await child.exit()
+        let exit = try await withTaskCancellationHandler {
+            try await child.exit {
+                ProcessMonitor.shared.start(.init(spec: spec, onStart: onStart, onOutput: onOutput, child: child))
+            }
         } onCancel: {
             ProcessMonitor.shared.stop(child)
         }
@@ -70,7 +66,8 @@ public enum ChildProcess {
         var standardError: Int32
     }
 
-    private static func spawn(_ spec: ProcessSpec) throws(LaunchError) -> Started {
+    /// Starts `spec`'s executable (on the process monitor's thread, which waits for its exec).
+    static func spawn(_ spec: ProcessSpec) throws(LaunchError) -> Started {
         _ = ProcessMonitor.ensureStandardDescriptors
         guard let path = ExecutableLookup.resolve(spec.executable, environment: spec.environment) else {
             throw LaunchError(description: "exec: \"\(spec.executable)\": executable file not found in $PATH")
@@ -199,9 +196,15 @@ enum EnvironmentBlock {
     }
 }
 
-/// The end of one child, handed from the monitor's thread to the task waiting for it.
+/// One child's start and end, handed between the task that runs it and the monitor's thread.
 final class MonitoredChild: Sendable {
-    private let state = Mutex<(waiter: CheckedContinuation<ProcessExit, Never>?, exit: ProcessExit?)>((nil, nil))
+    private struct State {
+        var waiter: CheckedContinuation<ProcessExit, any Error>?
+        var outcome: Result<ProcessExit, any Error>?
+        var stopRequested = false
+    }
+
+    private let state = Mutex(State())
     /// The monitor's key for the child, unique for the runner's life.
     let token: UInt64
 
@@ -211,21 +214,29 @@ final class MonitoredChild: Sendable {
         token = Self.tokens.add(1, ordering: .relaxed).newValue
     }
 
-    func exit() async -> ProcessExit {
-        await withCheckedContinuation { continuation in
-            let exit: ProcessExit? = state.withLock { state in
-                if state.exit == nil { state.waiter = continuation }
-                return state.exit
+    /// Calls `start` and waits for the child's end (or its launch error).
+    func exit(start: () -> Void) async throws -> ProcessExit {
+        try await withCheckedThrowingContinuation { continuation in
+            let outcome = state.withLock { state in
+                if state.outcome == nil { state.waiter = continuation }
+                return state.outcome
             }
-            if let exit { continuation.resume(returning: exit) }
+            if let outcome { continuation.resume(with: outcome) } else { start() }
         }
     }
 
-    func ended(_ exit: ProcessExit) {
+    func ended(_ outcome: Result<ProcessExit, any Error>) {
         let waiter = state.withLock { state in
-            state.exit = exit
+            state.outcome = outcome
             return state.waiter.take()
         }
-        waiter?.resume(returning: exit)
+        waiter?.resume(with: outcome)
     }
+
+    /// Asks for the child to be stopped: a child whose start has not been handled yet is then never started.
+    func requestStop() {
+        state.withLock { $0.stopRequested = true }
+    }
+
+    var stopRequested: Bool { state.withLock { $0.stopRequested } }
 }

@@ -8,18 +8,20 @@ import Synchronization
     import Musl
 #endif
 
-/// The one thread that reads every child's stdout and stderr, notices when a child exits, and stops process
-/// groups (on cancel, on a watchdog's word, SIGKILL after the grace).
+/// The one thread that starts every child, reads its stdout and stderr, notices when it exits, and stops
+/// process groups (on cancel, on a watchdog's word, SIGKILL after the grace).
 ///
-/// A child is watched through epoll: its two pipes and its pidfd. Output is handed to the child's handler
-/// as it is read, on this thread; when the pidfd says the child has exited, its group is killed (the zombie
-/// still holds the group id, so no other process can have it), what is left in the pipes is read, and the
-/// child is reaped and its waiting task resumed. Every signal and every `waitpid` happens on this thread,
-/// so a pid is never signalled after it was reaped. On a kernel without pidfd the exit is polled instead.
+/// Starting a child here keeps `posix_spawn`'s wait for the child's exec (a fraction of a millisecond, much
+/// more on a loaded machine) off the event loops and the task threads, which would otherwise stall every
+/// connection on them while it lasts. A child is then watched through epoll: its two pipes and its pidfd.
+/// Output is handed to the child's handler as it is read, on this thread; when the pidfd says the child has
+/// exited, its group is killed (the zombie still holds the group id, so no other process can have it), what
+/// is left in the pipes is read, and the child is reaped and its waiting task resumed. Every signal and
+/// every `waitpid` happens on this thread, so a pid is never signalled after it was reaped. On a kernel
+/// without pidfd the exit is polled instead.
 ///
-/// Other threads talk to it through a small inbox (new children, stop requests) and an eventfd that wakes
-/// it; a new child wakes it only when it has a deadline earlier than the thread's next timed wake-up, which
-/// is never more than a second away.
+/// Other threads talk to it through a small inbox (children to start, stop requests) and an eventfd that
+/// wakes it.
 final class ProcessMonitor: Sendable {
     static let shared = ProcessMonitor()
 
@@ -31,34 +33,26 @@ final class ProcessMonitor: Sendable {
         }
     }()
 
-    /// A child to watch, with the runner's ends of its descriptors (the monitor closes them).
-    struct Watch: Sendable {
-        var pid: Int32
-        var processDescriptor: Int32
-        var standardOutput: Int32
-        var standardError: Int32
-        var terminationGrace: Duration
-        var watchdog: ProcessWatchdog?
+    /// A child to start, and who to tell about it.
+    struct Start: Sendable {
+        var spec: ProcessSpec
+        var onStart: @Sendable (Int32) -> Void
         var onOutput: @Sendable (ProcessOutputEvent) -> Void
         var child: MonitoredChild
     }
 
     private struct Inbox {
-        var added: [(watch: Watch, firstCheck: ContinuousClock.Instant?, stopNow: Bool)] = []
+        var starts: [Start] = []
         var stops: [UInt64] = []
-        var isEmpty: Bool { added.isEmpty && stops.isEmpty }
+        /// Children whose output queue has gone down: their pipes are read again.
+        var resumes: [UInt64] = []
+        var isEmpty: Bool { starts.isEmpty && stops.isEmpty && resumes.isEmpty }
     }
 
     private let epoll: Int32
     private let wakeDescriptor: Int32
     private let inbox = Mutex(Inbox())
-    /// When the thread will wake by itself next (within a second), in nanoseconds since ``origin``. A new
-    /// child with an earlier deadline wakes it.
-    private let plannedWake = Atomic<Int64>(Int64.max)
-    private let origin = ContinuousClock.now
 
-    /// The longest the thread sleeps.
-    static let tick: Duration = .seconds(1)
     /// How often the exit of a child without a pidfd is polled.
     static let exitPollInterval: Duration = .milliseconds(20)
     /// The most read from a pipe after its child exited (someone outside the group may hold it open).
@@ -83,48 +77,29 @@ final class ProcessMonitor: Sendable {
         thread.start()
     }
 
-    /// Starts watching a child that was just started.
-    func watch(_ watch: Watch) {
-        let now = ContinuousClock.now
-        var firstCheck: ContinuousClock.Instant?
-        var stopNow = false
-        if let watchdog = watch.watchdog {
-            firstCheck = watchdog(now)
-            stopNow = firstCheck == nil
-        }
-        let token = watch.child.token
-        // Registered and queued under one lock: the thread, seeing an event for a child it does not know yet,
-        // takes the inbox under the same lock and so always finds it there.
-        inbox.withLock { inbox in
-            let readable = Self.readable
-            _ = cr_epoll_add(epoll, watch.standardOutput, readable, token << 2 | Stream.standardOutput.rawValue)
-            _ = cr_epoll_add(epoll, watch.standardError, readable, token << 2 | Stream.standardError.rawValue)
-            if watch.processDescriptor >= 0 {
-                _ = cr_epoll_add(epoll, watch.processDescriptor, readable, token << 2 | Stream.exit.rawValue)
-            }
-            inbox.added.append((watch, firstCheck, stopNow))
-        }
-        let soonest = watch.processDescriptor < 0 ? now + Self.exitPollInterval : firstCheck
-        if stopNow || soonest.map({ nanoseconds($0) < plannedWake.load(ordering: .sequentiallyConsistent) }) == true {
-            wake()
-        }
+    /// Starts a child; its ``MonitoredChild`` hears of its end, or of why it could not start.
+    func start(_ start: Start) {
+        inbox.withLock { $0.starts.append(start) }
+        wake()
     }
 
-    /// Stops `child`'s process group: SIGTERM, then SIGKILL after its grace (nothing if it has ended).
+    /// Stops `child`'s process group: SIGTERM, then SIGKILL after its grace (nothing if it has ended; a child
+    /// not started yet is never started).
     func stop(_ child: MonitoredChild) {
+        child.requestStop()
         inbox.withLock { $0.stops.append(child.token) }
         wake()
     }
 
-    fileprivate func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeDescriptor, &one, 8)
+    /// A paused child's queued output has been taken: read its pipes again.
+    fileprivate func resume(_ token: UInt64) {
+        inbox.withLock { $0.resumes.append(token) }
+        wake()
     }
 
-    fileprivate func nanoseconds(_ instant: ContinuousClock.Instant) -> Int64 {
-        let (seconds, attoseconds) = (instant - origin).components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? (seconds < 0 ? Int64.min : Int64.max) : product &+ attoseconds / 1_000_000_000
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeDescriptor, &one, 8)
     }
 
     fileprivate enum Stream: UInt64 {
@@ -137,31 +112,43 @@ final class ProcessMonitor: Sendable {
         var children: [UInt64: Child] = [:]
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProcessMonitor.readSize, alignment: 16)
 
-        /// One child as the thread sees it.
+        /// One running child as the thread sees it, with the runner's ends of its descriptors.
         final class Child {
-            let watch: Watch
+            let start: Start
+            let pid: Int32
             var standardOutput: Int32
             var standardError: Int32
             var processDescriptor: Int32
             var nextCheck: ContinuousClock.Instant?
             var killAt: ContinuousClock.Instant?
             var stopping = false
+            /// Output still handed to the handler on this thread, before it goes to ``delivery``.
+            var inlineBytesLeft = OutputDelivery.inlineBytes
+            let delivery: OutputDelivery
+            /// Its pipes are not read until the queued output goes down.
+            var paused = false
 
-            init(_ watch: Watch, firstCheck: ContinuousClock.Instant?) {
-                self.watch = watch
-                self.standardOutput = watch.standardOutput
-                self.standardError = watch.standardError
-                self.processDescriptor = watch.processDescriptor
-                self.nextCheck = firstCheck
+            init(_ start: Start, _ started: ChildProcess.Started, monitor: ProcessMonitor) {
+                self.start = start
+                self.pid = started.pid
+                self.standardOutput = started.standardOutput
+                self.standardError = started.standardError
+                self.processDescriptor = started.processDescriptor
+                let token = start.child.token
+                self.delivery = OutputDelivery(child: start.child, onOutput: start.onOutput) { [monitor] in
+                    monitor.resume(token)
+                }
             }
+
+            var token: UInt64 { start.child.token }
         }
 
         mutating func run() {
             var data = [UInt64](repeating: 0, count: 64)
             var events = [UInt32](repeating: 0, count: 64)
             while true {
-                let timeout = planWake()
-                let count = cr_epoll_wait(monitor.epoll, &data, &events, Int32(data.count), timeout)
+                takeInbox()
+                let count = cr_epoll_wait(monitor.epoll, &data, &events, Int32(data.count), timeout(now: .now))
                 for index in 0..<max(Int(count), 0) {
                     let token = data[index] >> 2
                     if token == ProcessMonitor.wakeToken {
@@ -169,7 +156,7 @@ final class ProcessMonitor: Sendable {
                         _ = read(monitor.wakeDescriptor, &value, 8)
                         continue
                     }
-                    if children[token] == nil { takeInbox() }
+                    // A child reaped earlier in this batch can still have an event in it.
                     guard let child = children[token] else { continue }
                     switch Stream(rawValue: data[index] & 3) {
                     case .standardOutput: readAvailable(child, .standardOutput, draining: false)
@@ -178,38 +165,32 @@ final class ProcessMonitor: Sendable {
                     case nil: break
                     }
                 }
-                takeInbox()
                 checkTimers(now: .now)
             }
         }
 
-        /// Takes what other threads queued; returns the epoll timeout until the earliest deadline, having
-        /// published it (re-reading the inbox once it is published, so no new child can miss it).
-        mutating func planWake() -> Int32 {
-            while true {
-                takeInbox()
-                let now = ContinuousClock.now
-                var soonest: ContinuousClock.Instant?
-                for child in children.values {
-                    for deadline in [child.nextCheck, child.killAt].compactMap({ $0 }) {
-                        soonest = min(soonest ?? deadline, deadline)
-                    }
-                    if child.processDescriptor < 0 {
-                        let poll = now + ProcessMonitor.exitPollInterval
-                        soonest = min(soonest ?? poll, poll)
-                    }
+        /// The epoll timeout until the earliest deadline of a child (-1: none).
+        func timeout(now: ContinuousClock.Instant) -> Int32 {
+            var soonest: ContinuousClock.Instant?
+            for child in children.values {
+                for deadline in [child.nextCheck, child.killAt].compactMap({ $0 }) {
+                    soonest = min(soonest ?? deadline, deadline)
                 }
-                // At least once a second: a new child whose first deadline is further away than that then needs
-                // no wake-up of its own.
-                let tick = now + ProcessMonitor.tick
-                let wakeAt = min(soonest ?? tick, tick)
-                monitor.plannedWake.store(monitor.nanoseconds(wakeAt), ordering: .sequentiallyConsistent)
-                guard monitor.inbox.withLock({ $0.isEmpty }) else { continue }
-                let wait = wakeAt - now
-                if wait <= .zero { return 0 }
-                let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
-                return Int32(clamping: milliseconds + 1)
+                if child.processDescriptor < 0 {
+                    let poll = now + ProcessMonitor.exitPollInterval
+                    soonest = min(soonest ?? poll, poll)
+                }
+                // Its handler runs elsewhere now: the watchdog sees what it did within a quarter second.
+                if child.inlineBytesLeft <= 0, child.start.spec.watchdog != nil, !child.stopping {
+                    let look = now + .milliseconds(250)
+                    soonest = min(soonest ?? look, look)
+                }
             }
+            guard let soonest else { return -1 }
+            let wait = soonest - now
+            if wait <= .zero { return 0 }
+            let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+            return Int32(clamping: milliseconds + 1)
         }
 
         mutating func takeInbox() {
@@ -217,27 +198,70 @@ final class ProcessMonitor: Sendable {
                 defer { inbox = Inbox() }
                 return inbox
             }
-            guard !taken.isEmpty else { return }
+            for start in taken.starts { launch(start) }
             let now = ContinuousClock.now
-            for (watch, firstCheck, stopNow) in taken.added {
-                let child = Child(watch, firstCheck: firstCheck)
-                children[watch.child.token] = child
-                if stopNow { beginStop(child, now: now) }
-            }
             for token in taken.stops {
                 if let child = children[token] { beginStop(child, now: now) }
             }
+            for token in taken.resumes {
+                if let child = children[token], child.paused { setPaused(child, false) }
+            }
+        }
+
+        /// Stops or starts reading `child`'s pipes (they stay registered).
+        func setPaused(_ child: Child, _ paused: Bool) {
+            child.paused = paused
+            let events = paused ? 0 : ProcessMonitor.readable
+            if child.standardOutput >= 0 {
+                _ = cr_epoll_modify(
+                    monitor.epoll, child.standardOutput, events, child.token << 2 | Stream.standardOutput.rawValue)
+            }
+            if child.standardError >= 0 {
+                _ = cr_epoll_modify(
+                    monitor.epoll, child.standardError, events, child.token << 2 | Stream.standardError.rawValue)
+            }
+        }
+
+        /// Starts a child and watches it; a launch error, or a stop that came first, ends it at once.
+        mutating func launch(_ start: Start) {
+            guard !start.child.stopRequested else {
+                start.child.ended(.failure(CancellationError()))
+                return
+            }
+            let started: ChildProcess.Started
+            do {
+                started = try ChildProcess.spawn(start.spec)
+            } catch {
+                start.child.ended(.failure(error))
+                return
+            }
+            start.onStart(started.pid)
+            let child = Child(start, started, monitor: monitor)
+            children[child.token] = child
+            let readable = ProcessMonitor.readable
+            _ = cr_epoll_add(
+                monitor.epoll, child.standardOutput, readable, child.token << 2 | Stream.standardOutput.rawValue)
+            _ = cr_epoll_add(
+                monitor.epoll, child.standardError, readable, child.token << 2 | Stream.standardError.rawValue)
+            if child.processDescriptor >= 0 {
+                _ = cr_epoll_add(
+                    monitor.epoll, child.processDescriptor, readable, child.token << 2 | Stream.exit.rawValue)
+            }
+            askWatchdog(child)
+            // Asked to stop while it was being started: its stop request found nothing to stop.
+            if start.child.stopRequested { beginStop(child, now: .now) }
         }
 
         func beginStop(_ child: Child, now: ContinuousClock.Instant) {
             guard !child.stopping else { return }
             child.stopping = true
             child.nextCheck = nil
-            if child.watch.terminationGrace <= .zero {
-                _ = kill(-child.watch.pid, SIGKILL)
+            let grace = child.start.spec.terminationGrace
+            if grace <= .zero {
+                _ = kill(-child.pid, SIGKILL)
             } else {
-                _ = kill(-child.watch.pid, SIGTERM)
-                child.killAt = now + child.watch.terminationGrace
+                _ = kill(-child.pid, SIGTERM)
+                child.killAt = now + grace
             }
         }
 
@@ -245,14 +269,24 @@ final class ProcessMonitor: Sendable {
             for child in Array(children.values) {
                 if let killAt = child.killAt, killAt <= now {
                     child.killAt = nil
-                    _ = kill(-child.watch.pid, SIGKILL)
+                    _ = kill(-child.pid, SIGKILL)
                 }
                 if let check = child.nextCheck, check <= now {
-                    child.nextCheck = child.watch.watchdog?(now)
+                    child.nextCheck = child.start.spec.watchdog?(now)
                     if child.nextCheck == nil { beginStop(child, now: now) }
                 }
+                if child.inlineBytesLeft <= 0 { askWatchdog(child) }
                 if child.processDescriptor < 0 { reap(child, waiting: false) }
             }
+        }
+
+        /// The watchdog looks again: as the child starts, and after output (which can end an idle wait or
+        /// bring Claude's result).
+        func askWatchdog(_ child: Child) {
+            guard let watchdog = child.start.spec.watchdog, !child.stopping else { return }
+            let now = ContinuousClock.now
+            child.nextCheck = watchdog(now)
+            if child.nextCheck == nil { beginStop(child, now: now) }
         }
 
         /// Reads what `stream` has now (all of it, up to a bound, when `draining` after the exit); closes it at
@@ -266,8 +300,19 @@ final class ProcessMonitor: Sendable {
                 let count = read(descriptor, buffer.baseAddress, buffer.count)
                 if count > 0 {
                     let chunk = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-                    child.watch.onOutput(stream == .standardOutput ? .standardOutput(chunk) : .standardError(chunk))
+                    let event: ProcessOutputEvent =
+                        stream == .standardOutput ? .standardOutput(chunk) : .standardError(chunk)
                     reads += 1
+                    if child.inlineBytesLeft >= count {
+                        child.inlineBytesLeft -= count
+                        child.start.onOutput(event)
+                    } else {
+                        child.inlineBytesLeft = 0
+                        if child.delivery.enqueue(event, size: count, draining: draining) {
+                            setPaused(child, true)
+                            return
+                        }
+                    }
                     // Level-triggered: what is left is reported again, after the other children had their turn.
                     if reads >= (draining ? ProcessMonitor.maxDrainReads : 16) { return }
                     continue
@@ -278,14 +323,6 @@ final class ProcessMonitor: Sendable {
                 closeStream(stream, of: child)
                 return
             }
-        }
-
-        /// After output, the watchdog looks again (output can end an idle wait or bring Claude's result).
-        func askWatchdog(_ child: Child) {
-            guard let watchdog = child.watch.watchdog, !child.stopping else { return }
-            let now = ContinuousClock.now
-            child.nextCheck = watchdog(now)
-            if child.nextCheck == nil { beginStop(child, now: now) }
         }
 
         func closeStream(_ stream: Stream, of child: Child) {
@@ -309,32 +346,31 @@ final class ProcessMonitor: Sendable {
         /// The child has exited (`waiting`: its pidfd said so), or may have (polled without a pidfd): its group
         /// is killed, its pipes read to their end and closed, and it is reaped.
         mutating func reap(_ child: Child, waiting: Bool) {
-            let pid = child.watch.pid
             var status: Int32 = 0
             var reaped: pid_t = 0
             if waiting {
                 // The zombie keeps the group id taken until it is reaped: nothing else can be in that group.
-                _ = kill(-pid, SIGKILL)
-                repeat { reaped = waitpid(pid, &status, 0) } while reaped < 0 && errno == EINTR
+                _ = kill(-child.pid, SIGKILL)
+                repeat { reaped = waitpid(child.pid, &status, 0) } while reaped < 0 && errno == EINTR
             } else {
-                repeat { reaped = waitpid(pid, &status, WNOHANG) } while reaped < 0 && errno == EINTR
+                repeat { reaped = waitpid(child.pid, &status, WNOHANG) } while reaped < 0 && errno == EINTR
                 guard reaped != 0 else { return }
-                _ = kill(-pid, SIGKILL)
+                _ = kill(-child.pid, SIGKILL)
             }
             readAvailable(child, .standardOutput, draining: true)
             readAvailable(child, .standardError, draining: true)
             closeStream(.standardOutput, of: child)
             closeStream(.standardError, of: child)
             closeStream(.exit, of: child)
-            children[child.watch.child.token] = nil
+            children[child.token] = nil
             let exit: ProcessExit
-            if reaped == pid {
+            if reaped == child.pid {
                 exit = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
             } else {
                 // Reaped by someone else (a foreign `waitpid(-1)`): the status is gone.
                 exit = .exited(-1)
             }
-            child.watch.child.ended(exit)
+            child.delivery.finish(.success(exit))
         }
     }
 }

@@ -124,8 +124,11 @@ public final class RunnerService: Sendable {
         return warnings
     }
 
-    /// Creates the workspace root so the first run does not race to make it.
+    /// Creates the workspace root so the first run does not race to make it (again, if it was removed).
     public func prepareWorkDir() throws {
+        // One system call when it is there, as it is for every run after the first.
+        var info = stat()
+        if stat(config.workDir, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { return }
         try FileManager.default.createDirectory(atPath: config.workDir, withIntermediateDirectories: true)
     }
 
@@ -207,10 +210,13 @@ public final class RunnerService: Sendable {
         let request = prepared.request
         let execution = prepared.execution
         var logger = logger
-        logger[metadataKey: "run.id"] = "\(execution.id)"
-        logger[metadataKey: "action"] = "run"
-        if let repo = request.repo.nonEmpty { logger[metadataKey: "repo"] = "\(redactor.redact(repo))" }
-        if let event = request.event.nonEmpty { logger[metadataKey: "event"] = "\(event)" }
+        // Set at once: a stream log handler formats its metadata again on every change.
+        var metadata = logger.handler.metadata
+        metadata["run.id"] = "\(execution.id)"
+        metadata["action"] = "run"
+        if let repo = request.repo.nonEmpty { metadata["repo"] = "\(redactor.redact(repo))" }
+        if let event = request.event.nonEmpty { metadata["event"] = "\(event)" }
+        logger.handler.metadata = metadata
         let started = ContinuousClock.now
         execution.begin()
         do {
