@@ -20,6 +20,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
 
 
+def succeeded(body):
+    """`body`, a run's Result, which must hold no error: a figure of failed runs measures nothing."""
+    error = json.loads(body).get("error")
+    if error:
+        raise SystemExit(f"a benchmark run failed: {error}")
+    return body
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -70,7 +78,7 @@ class Server:
             f"http://127.0.0.1:{self.port}/api/run", data=json.dumps({"prompt": prompt}).encode(),
             headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
+            return succeeded(response.read())
 
     def run_lean(self, prompt="bench"):
         """The same run from a minimal HTTP/1.1 client (a new connection each time, as curl makes): the
@@ -90,6 +98,8 @@ class Server:
         answer = b"".join(chunks)
         if not answer.startswith(b"HTTP/1.1 200"):
             raise SystemExit(f"{request.split(b' ')[1].decode()} answered {answer[:200]!r}")
+        if request.startswith(b"POST /api/run "):
+            succeeded(answer.partition(b"\r\n\r\n")[2])
         return answer
 
     def stop(self):
@@ -170,6 +180,8 @@ def main():
             binary = os.path.join(ROOT, candidate)
     if binary is None:
         raise SystemExit("build claude-runner first: swift build -c release --product claude-runner")
+    # Absolute: the fakes read their files from Claude's working directory, not from here.
+    args.work = os.path.abspath(args.work)
     os.makedirs(args.work, exist_ok=True)
     work = tempfile.mkdtemp(prefix="bench-runs-", dir=args.work)
     print(f"binary: {binary}")

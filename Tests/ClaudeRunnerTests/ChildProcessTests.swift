@@ -234,6 +234,52 @@ struct ChildProcessTests {
         }
     }
 
+    @Test("a slow output handler slows its own child (the pipe fills), never another child, and loses nothing")
+    func slowHandler() async throws {
+        try await TemporaryDirectory.with("slow-handler") { directory in
+            let written = directory.path + "/written"
+            let total = 8 << 20
+            // The handler notes how much it had been handed when the child's last write returned: with reading
+            // paused while more than 1 MiB waits, the child cannot get ahead by much more than that.
+            let state = Mutex((received: 0, receivedWhenWritten: -1, sum: 0))
+            let slow = Task {
+                try await ChildProcess.run(
+                    ProcessSpec(
+                        executable: "sh",
+                        arguments: ["-c", "head -c \(total) /dev/zero | tr '\\0' 'a'; : > \"$0\"", written])
+                ) { event in
+                    guard case .standardOutput(let bytes) = event else { return }
+                    let seen = access(written, F_OK) == 0
+                    state.withLock { state in
+                        if seen, state.receivedWhenWritten < 0 { state.receivedWhenWritten = state.received }
+                        state.received += bytes.count
+                        state.sum += bytes.reduce(0) { $0 + Int($1) }
+                    }
+                    if state.withLock({ $0.received }) > 1 << 20 { usleep(5000) }
+                }
+            }
+            try await eventually(timeout: .seconds(30), "the slow child's handler to be past 1 MiB") {
+                state.withLock { $0.received } > 1 << 20
+            }
+            let quick = OutputCollector(limit: 1024)
+            let quickExit = try await ChildProcess.run(ProcessSpec(executable: "echo", arguments: ["quick"])) {
+                quick.record($0)
+            }
+            #expect(quickExit == .exited(0))
+            #expect(quick.standardOutput.text == "quick\n")
+            #expect(
+                state.withLock { $0.received } < total, "the quick child waited for the slow child's handler")
+
+            #expect(try await slow.value == .exited(0))
+            let end = state.withLock { $0 }
+            #expect(end.received == total)
+            #expect(end.sum == total * Int(UInt8(ascii: "a")))
+            // -1: the handler had it all before the child was done (a child slower than the handler).
+            let handedWhenWritten = end.receivedWhenWritten < 0 ? total : end.receivedWhenWritten
+            #expect(handedWhenWritten >= total - (3 << 20), "handed \(handedWhenWritten) bytes when all was written")
+        }
+    }
+
     @Test("a working directory that does not exist is a launch error naming it, and nothing runs")
     func missingWorkingDirectory() async throws {
         let error = try await #require(throws: ChildProcess.LaunchError.self) {
