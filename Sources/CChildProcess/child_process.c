@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int cr_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int directory_fd,
@@ -102,6 +103,17 @@ int cr_pidfd_open(pid_t pid) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+int cr_has_exited(pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    int result;
+    do {
+        result = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT);
+    } while (result != 0 && errno == EINTR);
+    if (result != 0) return -1;
+    return info.si_pid == pid ? 1 : 0;
 }
 
 int cr_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

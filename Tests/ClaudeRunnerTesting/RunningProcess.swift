@@ -17,7 +17,9 @@ public final class RunningProcess: Sendable {
         let pidBox = pidBox
         self.collector = collector
         self.task = Task {
-            try await ChildProcess.run(
+            // Reaped: its pid may be another process's from now on, and is never signalled again.
+            defer { pidBox.end() }
+            return try await ChildProcess.run(
                 ProcessSpec(executable: executable, arguments: arguments, environment: environment),
                 onStart: { pidBox.set($0) }
             ) { collector.record($0) }
@@ -39,10 +41,10 @@ public final class RunningProcess: Sendable {
     /// sending nothing.
     public func signal(_ signal: Int32) async {
         let deadline = ContinuousClock.now + .seconds(60)
-        while pidBox.value == nil, ContinuousClock.now < deadline {
+        while pidBox.value == nil, !pidBox.hasEnded, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        if let pid = pidBox.value { kill(pid, signal) }
+        pidBox.signal(signal)
     }
 
     /// How the process ended (waits for it).
@@ -50,6 +52,7 @@ public final class RunningProcess: Sendable {
 
     /// Whether it has ended.
     public var hasExited: Bool {
+        if pidBox.hasEnded { return true }
         guard let pid = pidBox.value else { return false }
         return !processIsAlive(pid)
     }
@@ -65,8 +68,19 @@ private final class PIDBox: @unchecked Sendable {
     // A single value behind a lock.
     private let lock = NSLock()
     private var stored: Int32?
+    private var ended = false
     func set(_ value: Int32) { lock.withLock { stored = value } }
     var value: Int32? { lock.withLock { stored } }
+    var hasEnded: Bool { lock.withLock { ended } }
+    func end() { lock.withLock { ended = true } }
+
+    /// Sends `signal` to the process unless it has been reaped (a test that stops a server twice, or one that
+    /// has died, must not hit whatever process got its pid since).
+    func signal(_ signal: Int32) {
+        lock.withLock {
+            if !ended, let pid = stored { _ = kill(pid, signal) }
+        }
+    }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -482,15 +482,16 @@ struct ShutdownGateTests {
                 logger: RunnerFixture.logger)
             let running = Task { try await service.run() }
             defer { running.cancel() }
-            try await eventually("endpoint up") {
-                (try? await client.request(ByteBuffer(string: "x"), to: "gate.echo", timeout: .seconds(1))) != nil
+            // Bounds for liveness, not speed: the whole suite runs at once on two cores.
+            try await eventually(timeout: .seconds(60), "endpoint up") {
+                (try? await client.request(ByteBuffer(string: "x"), to: "gate.echo", timeout: .seconds(5))) != nil
             }
             service.stopAccepting()
-            try await client.flush()
+            try await client.flush(timeout: .seconds(30))
             await #expect(throws: NATSError.noResponders) {
-                try await client.request(ByteBuffer(string: "x"), to: "gate.echo", timeout: .seconds(2))
+                try await client.request(ByteBuffer(string: "x"), to: "gate.echo", timeout: .seconds(30))
             }
-            let ping = try await client.request(ByteBuffer(), to: "$SRV.PING.gate-test", timeout: .seconds(2))
+            let ping = try await client.request(ByteBuffer(), to: "$SRV.PING.gate-test", timeout: .seconds(30))
             #expect(String(buffer: ping.payload).contains("io.nats.micro.v1.ping_response"))
         }
         await server.shutdown()

@@ -288,7 +288,14 @@ struct NATSRunControlTests {
             let runs = Self.patientClient(server.url)
             let run = Task { try await runs.send(.run(RunRequest(prompt: "run the tests"))) }
             try await fixture.claude.waitUntilStarted()
-            let id = try #require(try await runs.listRuns(try RunQuery(status: .running)).runs.first?.id)
+            // Claude waits for the release file: the run is listed as running for as long as this takes.
+            let listed = Mutex<String?>(nil)
+            try await eventually(timeout: .seconds(60), "the run listed as running") {
+                let id = try? await runs.listRuns(try RunQuery(status: .running)).runs.first?.id
+                listed.withLock { $0 = id }
+                return id != nil
+            }
+            let id = try #require(listed.withLock { $0 })
 
             let live = Collected()
             let following = Task {

@@ -8,7 +8,7 @@
 /// Starts `path` with `argv` and `envp` through posix_spawn (no copy of the runner's address space): in a
 /// new session (so a new process group), stdin `/dev/null`, stdout and stderr on the given descriptors,
 /// in the directory `directory_fd` when it is not -1, every other descriptor closed, no signal blocked
-/// and every signal at its default action. Returns 0, or the errno of the failure.
+/// and signals 1–31 at their default action. Returns 0, or the errno of the failure.
 int cr_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int directory_fd,
              int stdout_fd, int stderr_fd);
 
@@ -30,6 +30,10 @@ char **cr_environment(void);
 
 /// A descriptor that becomes readable when `pid` exits (pidfd_open); -1 with errno when the kernel has none.
 int cr_pidfd_open(pid_t pid);
+
+/// Whether child `pid` has exited, without reaping it (its pid and group id stay taken): 1 yes, 0 not yet,
+/// -1 with errno (ECHILD: it is not a child of ours to wait for, or someone else reaped it).
+int cr_has_exited(pid_t pid);
 
 /// epoll_create1 and eventfd (non-blocking), both close-on-exec.
 int cr_epoll_create(void);

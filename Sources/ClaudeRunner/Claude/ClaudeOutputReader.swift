@@ -20,11 +20,19 @@ final class ClaudeOutputReader: Sendable {
     private let settings: Settings
     private let progress: RunProgress
     private let state: Mutex<State>
+    /// What the run's watchdog reads, under a lock of its own: the process monitor asks it while a long line
+    /// may be being parsed under ``state``, and must never wait for that.
+    private let timing = Mutex(Timing())
 
-    struct State {
+    struct Timing {
         var lastActivity = ContinuousClock.now
         var spawnedAt: ContinuousClock.Instant?
         var resultAt: ContinuousClock.Instant?
+        var startedSent = false
+    }
+
+    struct State {
+        var spawned = false
         // The stdout line being read.
         var line = Data()
         var lineMode = LineMode.start
@@ -68,11 +76,12 @@ final class ClaudeOutputReader: Sendable {
             State(plain: PlainText(limit: settings.outputLimit), stderr: OutputBuffer(limit: settings.errorLimit)))
     }
 
-    var lastActivity: ContinuousClock.Instant { state.withLock { $0.lastActivity } }
-    var resultArrivedAt: ContinuousClock.Instant? { state.withLock { $0.resultAt } }
+    var lastActivity: ContinuousClock.Instant { timing.withLock { $0.lastActivity } }
+    var resultArrivedAt: ContinuousClock.Instant? { timing.withLock { $0.resultAt } }
 
     func spawned() {
-        state.withLock { $0.spawnedAt = .now }
+        state.withLock { $0.spawned = true }
+        timing.withLock { $0.spawnedAt = .now }
     }
 
     /// How long `started` waits for Claude's `system`/`init` event (which carries the session and model;
@@ -84,28 +93,26 @@ final class ClaudeOutputReader: Sendable {
     /// prints plain text, or a slow start), so a watcher learns soon that the run began.
     /// - Returns: When to call this again, or `nil` once `started` has gone out.
     func startedDue(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
-        state.withLock { state in
-            guard !state.startedSent, let spawned = state.spawnedAt else { return nil }
-            guard now - spawned >= Self.startedWait else { return spawned + Self.startedWait }
-            sendStarted(&state)
-            return nil
-        }
+        let spawnedAt = timing.withLock { $0.startedSent ? nil : $0.spawnedAt }
+        guard let spawnedAt else { return nil }
+        guard now - spawnedAt >= Self.startedWait else { return spawnedAt + Self.startedWait }
+        // A line being parsed holds the state: it sends `started` itself when it ends, else ask again soon.
+        let sent = state.withLockIfAvailable { state in sendStarted(&state) }
+        return sent == nil ? now + .seconds(1) : nil
     }
 
     func consume(_ event: ProcessOutputEvent) {
         switch event {
         case .standardOutput(let chunk): consumeStandardOutput(chunk)
         case .standardError(let chunk):
-            state.withLock { state in
-                state.lastActivity = .now
-                state.stderr.append(chunk)
-            }
+            timing.withLock { $0.lastActivity = .now }
+            state.withLock { state in state.stderr.append(chunk) }
         }
     }
 
     private func consumeStandardOutput(_ chunk: [UInt8]) {
+        timing.withLock { $0.lastActivity = .now }
         state.withLock { state in
-            state.lastActivity = .now
             chunk.withUnsafeBytes { bytes in
                 var start = 0
                 while start < bytes.count {
@@ -214,7 +221,7 @@ final class ClaudeOutputReader: Sendable {
         case .result(let result):
             if !state.startedSent { sendStarted(&state) }
             state.result = result
-            state.resultAt = .now
+            timing.withLock { $0.resultAt = .now }
             state.sessionID = state.sessionID ?? result.sessionID
         case .other:
             // Other system events (hooks, status) can come before `init`: wait for it.
@@ -225,6 +232,7 @@ final class ClaudeOutputReader: Sendable {
     private func sendStarted(_ state: inout State) {
         guard !state.startedSent else { return }
         state.startedSent = true
+        timing.withLock { $0.startedSent = true }
         progress.emit(.started(sessionID: state.sessionID, model: state.model))
     }
 
@@ -236,7 +244,7 @@ final class ClaudeOutputReader: Sendable {
     /// Everything read, once the process has ended.
     func finish() -> Transcript {
         state.withLock { state in
-            if !state.startedSent, state.spawnedAt != nil { sendStarted(&state) }
+            if !state.startedSent, state.spawned { sendStarted(&state) }
             let plain = state.plain.finish(truncationNote: ClaudeOutcome.truncationNote)
             return Transcript(
                 plainOutput: plain, stderr: state.stderr.text,

@@ -13,7 +13,8 @@ import Synchronization
 /// Guarantees:
 /// - stdin is `/dev/null`, so a child that reads stdin sees end-of-file instead of waiting forever;
 /// - stdout and stderr are read while the child runs, chunk by chunk, so no amount of output can deadlock
-///   the child on a full pipe; what is kept is up to the output handler;
+///   the child on a full pipe (a handler slower than the child makes it wait, with at most about 2 MiB
+///   read and not yet handled); what is kept is up to the output handler;
 /// - the child leads a new session (and so a new process group), inherits only descriptors 0–2, no blocked
 ///   signal and no ignored one; cancelling the calling task, or the spec's ``ProcessSpec/watchdog``, sends
 ///   SIGTERM to the whole group, then SIGKILL after ``ProcessSpec/terminationGrace``;
@@ -34,8 +35,9 @@ public enum ChildProcess {
     ///   - spec: What to run.
     ///   - onStart: Called once with the child's pid (which is also its process group id), before any output,
     ///     on the process monitor's thread: it must return at once.
-    ///   - onOutput: Called for every chunk read from stdout or stderr, in the order read, one call at a time,
-    ///     on the process monitor's thread: it must return at once (keep the bytes, hand them on), never wait.
+    ///   - onOutput: Called for every chunk read from stdout or stderr, in the order read, one call at a time:
+    ///     for the first 64 KiB on the process monitor's thread, then on NIO's thread pool. It should return
+    ///     soon (keep the bytes, hand them on) and never wait for another child.
     /// - Returns: How the child ended.
     /// - Throws: ``LaunchError`` when the executable cannot be found or started; `CancellationError` when the
     ///   calling task was cancelled (the process group has been stopped by then).
@@ -109,8 +111,9 @@ public enum ChildProcess {
         guard code == 0 else {
             close(output[0])
             close(errors[0])
+            // Found, then not there to exec (its `#!` interpreter is missing, or it was removed since): Go's words.
             if code == ENOENT {
-                throw LaunchError(description: "exec: \"\(spec.executable)\": executable file not found in $PATH")
+                throw LaunchError(description: "fork/exec \(spec.executable): no such file or directory")
             }
             throw launchFailure(spec, code)
         }

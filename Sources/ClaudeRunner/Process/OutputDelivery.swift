@@ -1,3 +1,4 @@
+import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -6,7 +7,7 @@ import Synchronization
 ///
 /// The monitor calls a child's handler itself for its first ``inlineBytes`` (a run that prints a few events
 /// costs no thread hop for them). A child that prints more is switched to this queue for the rest of its
-/// life: its chunks are handed to NIO's thread pool, one drain at a time, so that a handler that takes long
+/// life: its chunks are handed to a thread pool of its own (``pool``), one drain at a time, so that a handler that takes long
 /// (parsing a line of many megabytes) never holds up the other children's pipes, exits and limits. When more
 /// than ``pauseBytes`` wait, the monitor stops reading the child's pipes (the child then blocks on a full
 /// pipe, as it would with a slow reader) until the drain has taken them: at most about twice that is held.
@@ -15,6 +16,14 @@ import Synchronization
 final class OutputDelivery: Sendable {
     static let inlineBytes = 64 << 10
     static let pauseBytes = 1 << 20
+
+    /// The threads that run handlers: apart from NIO's shared pool, so that parsing a long run's output never
+    /// waits behind, nor holds up, the runner's blocking file work (``BlockingWork``).
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        pool.start()
+        return pool
+    }()
 
     private struct State {
         var queue: [ProcessOutputEvent] = []
@@ -52,7 +61,7 @@ final class OutputDelivery: Sendable {
             if pause { state.paused = true }
             return (start, pause)
         }
-        if startDrain { NIOThreadPool.singleton.submit { [self] _ in drain() } }
+        if startDrain { Self.pool.submit { [self] _ in drain() } }
         return pause
     }
 
@@ -67,32 +76,28 @@ final class OutputDelivery: Sendable {
         if report { child.ended(end) }
     }
 
+    /// Hands one batch (everything queued when it starts) to the handler, then gives its thread back: the
+    /// next batch is a new job at the end of the pool's queue, so that a child that never stops printing
+    /// cannot keep a thread from the other children's output and the runner's other blocking work.
     private func drain() {
-        while true {
-            let (batch, resumeNow, end) = state.withLock {
-                state -> ([ProcessOutputEvent], Bool, Result<ProcessExit, any Error>?) in
-                if state.queue.isEmpty {
-                    state.draining = false
-                    var end: Result<ProcessExit, any Error>?
-                    if let ended = state.end, !state.reported {
-                        state.reported = true
-                        end = ended
-                    }
-                    return ([], false, end)
-                }
-                let batch = state.queue
-                state.queue = []
-                state.queuedBytes = 0
-                let resumeNow = state.paused
-                state.paused = false
-                return (batch, resumeNow, nil)
-            }
-            if resumeNow { resume() }
-            if batch.isEmpty {
-                if let end { child.ended(end) }
-                return
-            }
-            for event in batch { onOutput(event) }
+        let (batch, resumeNow) = state.withLock { state -> ([ProcessOutputEvent], Bool) in
+            let batch = state.queue
+            state.queue = []
+            state.queuedBytes = 0
+            let resumeNow = state.paused
+            state.paused = false
+            return (batch, resumeNow)
         }
+        if resumeNow { resume() }
+        for event in batch { onOutput(event) }
+        let (more, end) = state.withLock { state -> (Bool, Result<ProcessExit, any Error>?) in
+            guard state.queue.isEmpty else { return (true, nil) }
+            state.draining = false
+            guard let ended = state.end, !state.reported else { return (false, nil) }
+            state.reported = true
+            return (false, ended)
+        }
+        if more { Self.pool.submit { [self] _ in drain() } }
+        if let end { child.ended(end) }
     }
 }

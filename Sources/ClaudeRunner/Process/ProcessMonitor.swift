@@ -53,6 +53,9 @@ final class ProcessMonitor: Sendable {
     private let wakeDescriptor: Int32
     private let inbox = Mutex(Inbox())
 
+    /// How often the watchdog of a child whose output is handled on the thread pool is asked (it sees what
+    /// the handler did within that time).
+    static let offloadedLook: Duration = .milliseconds(250)
     /// How often the exit of a child without a pidfd is polled.
     static let exitPollInterval: Duration = .milliseconds(20)
     /// The most read from a pipe after its child exited (someone outside the group may hold it open).
@@ -120,6 +123,8 @@ final class ProcessMonitor: Sendable {
             var standardError: Int32
             var processDescriptor: Int32
             var nextCheck: ContinuousClock.Instant?
+            /// When the watchdog of a child whose handler runs elsewhere is next asked, whatever else happens.
+            var nextLook = ContinuousClock.now
             var killAt: ContinuousClock.Instant?
             var stopping = false
             /// Output still handed to the handler on this thread, before it goes to ``delivery``.
@@ -149,6 +154,8 @@ final class ProcessMonitor: Sendable {
             while true {
                 takeInbox()
                 let count = cr_epoll_wait(monitor.epoll, &data, &events, Int32(data.count), timeout(now: .now))
+                // Never expected (the set and its buffers are the thread's own): not a hot loop if it happens.
+                if count < 0 { usleep(10_000) }
                 for index in 0..<max(Int(count), 0) {
                     let token = data[index] >> 2
                     if token == ProcessMonitor.wakeToken {
@@ -182,8 +189,7 @@ final class ProcessMonitor: Sendable {
                 }
                 // Its handler runs elsewhere now: the watchdog sees what it did within a quarter second.
                 if child.inlineBytesLeft <= 0, child.start.spec.watchdog != nil, !child.stopping {
-                    let look = now + .milliseconds(250)
-                    soonest = min(soonest ?? look, look)
+                    soonest = min(soonest ?? child.nextLook, child.nextLook)
                 }
             }
             guard let soonest else { return -1 }
@@ -243,9 +249,12 @@ final class ProcessMonitor: Sendable {
                 monitor.epoll, child.standardOutput, readable, child.token << 2 | Stream.standardOutput.rawValue)
             _ = cr_epoll_add(
                 monitor.epoll, child.standardError, readable, child.token << 2 | Stream.standardError.rawValue)
-            if child.processDescriptor >= 0 {
-                _ = cr_epoll_add(
-                    monitor.epoll, child.processDescriptor, readable, child.token << 2 | Stream.exit.rawValue)
+            if child.processDescriptor >= 0,
+                cr_epoll_add(monitor.epoll, child.processDescriptor, readable, child.token << 2 | Stream.exit.rawValue)
+                    != 0
+            {
+                // Not watched, so polled: its exit is seen either way.
+                closeStream(.exit, of: child)
             }
             askWatchdog(child)
             // Asked to stop while it was being started: its stop request found nothing to stop.
@@ -275,7 +284,10 @@ final class ProcessMonitor: Sendable {
                     child.nextCheck = child.start.spec.watchdog?(now)
                     if child.nextCheck == nil { beginStop(child, now: now) }
                 }
-                if child.inlineBytesLeft <= 0 { askWatchdog(child) }
+                if child.inlineBytesLeft <= 0, child.nextLook <= now {
+                    child.nextLook = now + ProcessMonitor.offloadedLook
+                    askWatchdog(child)
+                }
                 if child.processDescriptor < 0 { reap(child, waiting: false) }
             }
         }
@@ -353,9 +365,11 @@ final class ProcessMonitor: Sendable {
                 _ = kill(-child.pid, SIGKILL)
                 repeat { reaped = waitpid(child.pid, &status, 0) } while reaped < 0 && errno == EINTR
             } else {
-                repeat { reaped = waitpid(child.pid, &status, WNOHANG) } while reaped < 0 && errno == EINTR
-                guard reaped != 0 else { return }
-                _ = kill(-child.pid, SIGKILL)
+                // Looked at without reaping, so that the group is killed while its id is still ours.
+                let exited = cr_has_exited(child.pid)
+                guard exited != 0 else { return }
+                if exited == 1 { _ = kill(-child.pid, SIGKILL) }
+                repeat { reaped = waitpid(child.pid, &status, 0) } while reaped < 0 && errno == EINTR
             }
             readAvailable(child, .standardOutput, draining: true)
             readAvailable(child, .standardError, draining: true)
