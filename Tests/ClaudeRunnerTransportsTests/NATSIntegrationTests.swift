@@ -102,14 +102,15 @@ struct NATSIntegrationTests {
                 }
             }
             defer { responder.cancel() }
-            try await client.flush()
+            // Bounds for liveness, not speed: the whole suite starts at once on two cores.
+            try await client.flush(timeout: .seconds(30))
             for index in 0..<20 {
                 let reply = try await client.request(
-                    ByteBuffer(string: "ping \(index)"), to: "echo.x", timeout: .seconds(5))
+                    ByteBuffer(string: "ping \(index)"), to: "echo.x", timeout: .seconds(30))
                 #expect(String(buffer: reply.payload) == "re: ping \(index)")
             }
             await #expect(throws: NATSError.noResponders) {
-                try await client.request(ByteBuffer(string: "x"), to: "nobody.home", timeout: .seconds(5))
+                try await client.request(ByteBuffer(string: "x"), to: "nobody.home", timeout: .seconds(30))
             }
             echo.unsubscribe()
         }
