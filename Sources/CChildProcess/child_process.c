@@ -120,27 +120,23 @@ int cr_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
 int cr_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
-int cr_epoll_add(int epoll_fd, int fd, uint32_t events, uint64_t data) {
+static int epoll_control(int epoll_fd, int operation, int fd, uint32_t events, uint64_t data) {
     struct epoll_event event;
     memset(&event, 0, sizeof(event));
     event.events = events;
     event.data.u64 = data;
-    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
+    return epoll_ctl(epoll_fd, operation, fd, &event);
+}
+
+int cr_epoll_add(int epoll_fd, int fd, uint32_t events, uint64_t data) {
+    return epoll_control(epoll_fd, EPOLL_CTL_ADD, fd, events, data);
 }
 
 int cr_epoll_modify(int epoll_fd, int fd, uint32_t events, uint64_t data) {
-    struct epoll_event event;
-    memset(&event, 0, sizeof(event));
-    event.events = events;
-    event.data.u64 = data;
-    return epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event);
+    return epoll_control(epoll_fd, EPOLL_CTL_MOD, fd, events, data);
 }
 
-int cr_epoll_delete(int epoll_fd, int fd) {
-    struct epoll_event event;
-    memset(&event, 0, sizeof(event));
-    return epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, &event);
-}
+int cr_epoll_delete(int epoll_fd, int fd) { return epoll_control(epoll_fd, EPOLL_CTL_DEL, fd, 0, 0); }
 
 int cr_epoll_wait(int epoll_fd, uint64_t *data, uint32_t *events, int capacity, int timeout_ms) {
     struct epoll_event ready[64];

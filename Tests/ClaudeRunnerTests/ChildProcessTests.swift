@@ -103,6 +103,19 @@ struct ChildProcessTests {
         #expect(error.description.contains("no-such-claude-binary"))
     }
 
+    @Test("an executable whose #! interpreter is missing is a launch error in Go's words, not \"not found\"")
+    func missingInterpreter() async throws {
+        try await TemporaryDirectory.with("interpreter") { directory in
+            let script = directory.path + "/orphan-script"
+            try "#!/no/such/interpreter\necho never\n".write(toFile: script, atomically: true, encoding: .utf8)
+            chmod(script, 0o755)
+            let error = try await #require(throws: ChildProcess.LaunchError.self) {
+                try await ChildProcess.run(ProcessSpec(executable: script, arguments: [])) { _ in }
+            }
+            #expect(error.description == "fork/exec \(script): no such file or directory")
+        }
+    }
+
     @Test("cancelling the run ends the whole process group, even a child that ignores SIGTERM")
     func cancellationKillsGroup() async throws {
         try await TemporaryDirectory.with("cancel") { directory in

@@ -26,13 +26,12 @@ final class ClaudeOutputReader: Sendable {
 
     struct Timing {
         var lastActivity = ContinuousClock.now
-        var spawnedAt: ContinuousClock.Instant?
+        /// When Claude started, until `started` has gone out (then `nil`: nothing more is due).
+        var startedDueFrom: ContinuousClock.Instant?
         var resultAt: ContinuousClock.Instant?
-        var startedSent = false
     }
 
     struct State {
-        var spawned = false
         // The stdout line being read.
         var line = Data()
         var lineMode = LineMode.start
@@ -80,8 +79,7 @@ final class ClaudeOutputReader: Sendable {
     var resultArrivedAt: ContinuousClock.Instant? { timing.withLock { $0.resultAt } }
 
     func spawned() {
-        state.withLock { $0.spawned = true }
-        timing.withLock { $0.spawnedAt = .now }
+        timing.withLock { $0.startedDueFrom = .now }
     }
 
     /// How long `started` waits for Claude's `system`/`init` event (which carries the session and model;
@@ -93,8 +91,7 @@ final class ClaudeOutputReader: Sendable {
     /// prints plain text, or a slow start), so a watcher learns soon that the run began.
     /// - Returns: When to call this again, or `nil` once `started` has gone out.
     func startedDue(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
-        let spawnedAt = timing.withLock { $0.startedSent ? nil : $0.spawnedAt }
-        guard let spawnedAt else { return nil }
+        guard let spawnedAt = timing.withLock({ $0.startedDueFrom }) else { return nil }
         guard now - spawnedAt >= Self.startedWait else { return spawnedAt + Self.startedWait }
         // A line being parsed holds the state: it sends `started` itself when it ends, else ask again soon.
         let sent = state.withLockIfAvailable { state in sendStarted(&state) }
@@ -232,7 +229,7 @@ final class ClaudeOutputReader: Sendable {
     private func sendStarted(_ state: inout State) {
         guard !state.startedSent else { return }
         state.startedSent = true
-        timing.withLock { $0.startedSent = true }
+        timing.withLock { $0.startedDueFrom = nil }
         progress.emit(.started(sessionID: state.sessionID, model: state.model))
     }
 
@@ -244,7 +241,8 @@ final class ClaudeOutputReader: Sendable {
     /// Everything read, once the process has ended.
     func finish() -> Transcript {
         state.withLock { state in
-            if !state.startedSent, state.spawned { sendStarted(&state) }
+            // Started and `started` not sent yet: it goes out now, without session details.
+            if !state.startedSent, timing.withLock({ $0.startedDueFrom != nil }) { sendStarted(&state) }
             let plain = state.plain.finish(truncationNote: ClaudeOutcome.truncationNote)
             return Transcript(
                 plainOutput: plain, stderr: state.stderr.text,

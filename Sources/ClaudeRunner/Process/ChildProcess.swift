@@ -36,7 +36,7 @@ public enum ChildProcess {
     ///   - onStart: Called once with the child's pid (which is also its process group id), before any output,
     ///     on the process monitor's thread: it must return at once.
     ///   - onOutput: Called for every chunk read from stdout or stderr, in the order read, one call at a time:
-    ///     for the first 64 KiB on the process monitor's thread, then on NIO's thread pool. It should return
+    ///     for the first 64 KiB on the process monitor's thread, then on ``OutputDelivery``'s pool. It should return
     ///     soon (keep the bytes, hand them on) and never wait for another child.
     /// - Returns: How the child ended.
     /// - Throws: ``LaunchError`` when the executable cannot be found or started; `CancellationError` when the

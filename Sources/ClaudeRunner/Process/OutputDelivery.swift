@@ -7,8 +7,9 @@ import Synchronization
 ///
 /// The monitor calls a child's handler itself for its first ``inlineBytes`` (a run that prints a few events
 /// costs no thread hop for them). A child that prints more is switched to this queue for the rest of its
-/// life: its chunks are handed to a thread pool of its own (``pool``), one drain at a time, so that a handler that takes long
-/// (parsing a line of many megabytes) never holds up the other children's pipes, exits and limits. When more
+/// life: its chunks are handed to a thread pool of its own (``pool``), one drain at a time, so that a
+/// handler that takes long (parsing a line of many megabytes) never holds up the other children's pipes,
+/// exits and limits. When more
 /// than ``pauseBytes`` wait, the monitor stops reading the child's pipes (the child then blocks on a full
 /// pipe, as it would with a slow reader) until the drain has taken them: at most about twice that is held.
 ///

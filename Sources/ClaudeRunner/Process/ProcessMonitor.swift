@@ -107,6 +107,9 @@ final class ProcessMonitor: Sendable {
 
     fileprivate enum Stream: UInt64 {
         case standardOutput = 0, standardError = 1, exit = 2
+
+        /// The epoll key of this descriptor of the child `token` (the stream in the low two bits).
+        func key(_ token: UInt64) -> UInt64 { token << 2 | rawValue }
     }
 
     /// The thread's side: the children it watches, owned by the thread alone.
@@ -218,13 +221,11 @@ final class ProcessMonitor: Sendable {
         func setPaused(_ child: Child, _ paused: Bool) {
             child.paused = paused
             let events = paused ? 0 : ProcessMonitor.readable
-            if child.standardOutput >= 0 {
-                _ = cr_epoll_modify(
-                    monitor.epoll, child.standardOutput, events, child.token << 2 | Stream.standardOutput.rawValue)
-            }
-            if child.standardError >= 0 {
-                _ = cr_epoll_modify(
-                    monitor.epoll, child.standardError, events, child.token << 2 | Stream.standardError.rawValue)
+            for (descriptor, stream) in [
+                (child.standardOutput, Stream.standardOutput), (child.standardError, .standardError),
+            ]
+            where descriptor >= 0 {
+                _ = cr_epoll_modify(monitor.epoll, descriptor, events, stream.key(child.token))
             }
         }
 
@@ -245,13 +246,10 @@ final class ProcessMonitor: Sendable {
             let child = Child(start, started, monitor: monitor)
             children[child.token] = child
             let readable = ProcessMonitor.readable
-            _ = cr_epoll_add(
-                monitor.epoll, child.standardOutput, readable, child.token << 2 | Stream.standardOutput.rawValue)
-            _ = cr_epoll_add(
-                monitor.epoll, child.standardError, readable, child.token << 2 | Stream.standardError.rawValue)
+            _ = cr_epoll_add(monitor.epoll, child.standardOutput, readable, Stream.standardOutput.key(child.token))
+            _ = cr_epoll_add(monitor.epoll, child.standardError, readable, Stream.standardError.key(child.token))
             if child.processDescriptor >= 0,
-                cr_epoll_add(monitor.epoll, child.processDescriptor, readable, child.token << 2 | Stream.exit.rawValue)
-                    != 0
+                cr_epoll_add(monitor.epoll, child.processDescriptor, readable, Stream.exit.key(child.token)) != 0
             {
                 // Not watched, so polled: its exit is seen either way.
                 closeStream(.exit, of: child)
@@ -307,7 +305,9 @@ final class ProcessMonitor: Sendable {
             let descriptor = stream == .standardOutput ? child.standardOutput : child.standardError
             guard descriptor >= 0 else { return }
             var reads = 0
-            defer { if reads > 0, !draining { askWatchdog(child) } }
+            // Output handled here can end an idle wait or bring Claude's result; output handed to the pool is
+            // seen by the watchdog's regular look (the handler has not run yet).
+            defer { if reads > 0, !draining, child.inlineBytesLeft > 0 { askWatchdog(child) } }
             while true {
                 let count = read(descriptor, buffer.baseAddress, buffer.count)
                 if count > 0 {
