@@ -105,6 +105,9 @@ def pack_bytes(bare):
 class GitHTTPHandler(http.server.BaseHTTPRequestHandler):
     """`git http-backend` as a CGI program, its answer streamed in chunks over a kept-alive connection."""
     protocol_version = "HTTP/1.1"
+    # Without TCP_NODELAY the small last chunk of every answer waits for the client's delayed ACK (40 ms on
+    # Linux): a stall of this server's making, which no real git host adds to each request.
+    disable_nagle_algorithm = True
     root = None
 
     def log_message(self, *args):

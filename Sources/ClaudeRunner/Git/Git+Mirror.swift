@@ -38,14 +38,71 @@ extension Git {
         }
     }
 
+    /// What a mirror's fetch saw of upstream's `HEAD`.
+    enum RemoteHead: Equatable, Sendable {
+        /// `HEAD` names this branch (upstream's default branch).
+        case branch(String)
+        /// `HEAD` names no branch: detached, or unborn (an empty repository).
+        case noBranch
+        /// The fetch's ref listing did not say (a server that does not list `HEAD` with its target): ask with
+        /// ``remoteDefaultBranch(_:logger:)``.
+        case unseen
+    }
+
+    /// The refspec that makes the fetch's ref listing include upstream's `HEAD` with its target (git lists
+    /// only the prefixes its refspecs name). A pattern, so that a repository without a `HEAD` fails nothing;
+    /// its one ref in the mirror is never cloned into a workspace (workspaces take branches and tags).
+    static let upstreamHeadRefspec = "+HEAD*:refs/claude-runner/upstream-head*"
+
+    /// The file, inside the mirror, where git writes the fetch's protocol lines; removed after the fetch.
+    static let packetTraceFile = "claude-runner-packets"
+
     /// Brings the mirror up to date with `source`: every branch and tag, with refs deleted upstream removed.
-    func fetchMirror(_ mirror: String, from source: String, logger: Logger) async throws {
+    ///
+    /// Upstream's `HEAD` comes from the same exchange: the fetch's protocol lines (`GIT_TRACE_PACKET`, which
+    /// never carries credentials: they travel in HTTP headers or the SSH channel) include the ref listing,
+    /// and with it the branch `HEAD` names. That spares a second conversation with the remote on every run.
+    /// - Returns: What the ref listing said of `HEAD`.
+    func fetchMirror(_ mirror: String, from source: String, logger: Logger) async throws -> RemoteHead {
+        let trace = (mirror as NSString).appendingPathComponent(Self.packetTraceFile)
+        unlink(trace)
+        defer { unlink(trace) }
         try await run(
             [
                 "--git-dir", mirror, "fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head",
                 "--no-recurse-submodules", "--", source,
-            ] + Self.mirrorRefspecs,
-            in: nil, remote: true, action: "git fetch", strict: true, logger: logger)
+            ] + Self.mirrorRefspecs + [Self.upstreamHeadRefspec],
+            in: nil, remote: true, action: "git fetch", strict: true, environment: ["GIT_TRACE_PACKET": trace],
+            logger: logger)
+        return Self.remoteHead(inPacketTrace: FileManager.default.contents(atPath: trace) ?? Data())
+    }
+
+    /// Upstream's `HEAD` as a fetch's packet trace shows the remote's ref listing: protocol v2
+    /// (`<id> HEAD symref-target:refs/heads/<branch>`, `unborn HEAD ...`) or v0 (`<id> HEAD\0<capabilities>`
+    /// with `symref=HEAD:refs/heads/<branch>`). Only lines the local side received (`< `) count.
+    static func remoteHead(inPacketTrace trace: Data) -> RemoteHead {
+        for line in trace.split(separator: UInt8(ascii: "\n")) {
+            let text = String(decoding: line, as: UTF8.self)
+            guard let arrow = text.range(of: "< ") else { continue }
+            let packet = text[arrow.upperBound...]
+            if let v0 = packet.range(of: " HEAD\\0") {
+                guard isObjectID(packet[..<v0.lowerBound]) else { continue }
+                let capabilities = packet[v0.upperBound...].split(separator: " ")
+                guard let symref = capabilities.first(where: { $0.hasPrefix("symref=HEAD:refs/heads/") }) else {
+                    return .noBranch
+                }
+                return .branch(String(symref.dropFirst("symref=HEAD:refs/heads/".count)))
+            }
+            let fields = packet.split(separator: " ")
+            guard fields.count >= 2, fields[1] == "HEAD", fields[0] == "unborn" || isObjectID(fields[0])
+            else { continue }
+            if fields[0] == "unborn" { return .noBranch }
+            guard let target = fields.dropFirst(2).first(where: { $0.hasPrefix("symref-target:refs/heads/") }) else {
+                return .noBranch
+            }
+            return .branch(String(target.dropFirst("symref-target:refs/heads/".count)))
+        }
+        return .unseen
     }
 
     /// The branch `HEAD` names at `source` (its default branch), or `nil` when it names none (an empty
@@ -354,8 +411,10 @@ extension Git {
         return nil
     }
 
-    static func isObjectID(_ text: String) -> Bool {
-        text.utf8.count == 40 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    /// A SHA-1 or SHA-256 object id in lower-case hex.
+    static func isObjectID(_ text: some StringProtocol) -> Bool {
+        (text.utf8.count == 40 || text.utf8.count == 64)
+            && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     /// The target of a symbolic ref stored as a file (`ref: <target>`), or `nil`.

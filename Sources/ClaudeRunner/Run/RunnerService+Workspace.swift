@@ -226,14 +226,13 @@ extension RunnerService {
         return try await createMirror(at: job.path, name: name, source: source, git: git, logger: logger)
     }
 
-    /// One fetch into an existing mirror. Upstream's `HEAD` is read beside it, so that a run without a ref
-    /// gets upstream's default branch.
+    /// One fetch into an existing mirror. Upstream's `HEAD` comes with it, so that a run without a ref gets
+    /// upstream's default branch.
     private func refreshMirror(
         _ job: MirrorCache.Job, name: MirrorName, source: String, git: Git, logger: Logger
     ) async throws -> MirrorCache.Update {
-        async let head = git.remoteDefaultBranch(source, logger: logger)
-        try await git.fetchMirror(job.path, from: source, logger: logger)
-        let branch = try await head
+        let branch = try await defaultBranch(
+            seen: git.fetchMirror(job.path, from: source, logger: logger), source: source, git: git, logger: logger)
         if let branch, Self.mirrorHead(job.path) != branch {
             try await git.setMirrorHead(job.path, branch: branch, logger: logger)
         }
@@ -248,6 +247,17 @@ extension RunnerService {
         return .init(created: false, defaultBranch: branch)
     }
 
+    /// Upstream's default branch: as the mirror's fetch saw it, else asked of upstream.
+    private func defaultBranch(
+        seen: Git.RemoteHead, source: String, git: Git, logger: Logger
+    ) async throws -> String? {
+        switch seen {
+        case .branch(let branch): return branch
+        case .noBranch: return nil
+        case .unseen: return try await git.remoteDefaultBranch(source, logger: logger)
+        }
+    }
+
     /// Makes the mirror afresh beside its place and moves it in only when complete, so that a half-made
     /// mirror is never used; what was there before (a broken mirror, a symbolic link) is removed, never
     /// followed.
@@ -260,9 +270,9 @@ extension RunnerService {
         do {
             try await git.initMirror(at: staging, logger: logger)
             try Self.writeStamp(in: staging, name: name)
-            async let head = git.remoteDefaultBranch(source, logger: logger)
-            try await git.fetchMirror(staging, from: source, logger: logger)
-            let branch = try await head
+            let branch = try await defaultBranch(
+                seen: git.fetchMirror(staging, from: source, logger: logger), source: source, git: git,
+                logger: logger)
             if let branch { try await git.setMirrorHead(staging, branch: branch, logger: logger) }
             try FileManager.default.moveItem(atPath: staging, toPath: path)
             logger.info("mirror created", metadata: ["mirror": "\(name.directoryName)"])

@@ -1,0 +1,99 @@
+import ClaudeRunnerTesting
+import Foundation
+import Testing
+
+@testable import ClaudeRunner
+
+@Suite("a mirror's fetch and upstream's HEAD", .timeLimit(.minutes(2)))
+struct MirrorFetchTests {
+    let git = Git(allowedProtocols: ["file", "http"], redactor: Redactor(), terminationGrace: .seconds(1))
+
+    static func trace(_ lines: String...) -> Data {
+        Data(lines.map { "12:00:00.000000 pkt-line.c:80           packet: \($0)\n" }.joined().utf8)
+    }
+
+    static let id = String(repeating: "ab", count: 20)
+
+    @Test("the packet trace: HEAD's branch in protocol v2 and v0; detached and unborn name none; lines sent ignored")
+    func parsesTrace() {
+        let v2 = Self.trace(
+            "        fetch> command=ls-refs", "        fetch> ref-prefix HEAD", "  upload-pack< ref-prefix HEAD",
+            "  upload-pack> \(Self.id) HEAD symref-target:refs/heads/trunk",
+            "        fetch< \(Self.id) HEAD symref-target:refs/heads/trunk",
+            "        fetch< \(Self.id) refs/heads/main")
+        #expect(Git.remoteHead(inPacketTrace: v2) == .branch("trunk"))
+        let sha256 = String(repeating: "0f", count: 32)
+        #expect(
+            Git.remoteHead(inPacketTrace: Self.trace("fetch< \(sha256) HEAD symref-target:refs/heads/release/2"))
+                == .branch("release/2"))
+        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< \(Self.id) HEAD")) == .noBranch)
+        #expect(
+            Git.remoteHead(inPacketTrace: Self.trace("fetch< unborn HEAD symref-target:refs/heads/master"))
+                == .noBranch)
+        let v0 = Self.trace(
+            "           git< # service=git-upload-pack",
+            "           git< \(Self.id) HEAD\\0multi_ack thin-pack symref=HEAD:refs/heads/main agent=git/2.39.5",
+            "           git< \(Self.id) refs/heads/main")
+        #expect(Git.remoteHead(inPacketTrace: v0) == .branch("main"))
+        #expect(
+            Git.remoteHead(inPacketTrace: Self.trace("git< \(Self.id) HEAD\\0multi_ack thin-pack agent=git/1.8"))
+                == .noBranch)
+        // Nothing received about HEAD, only what was sent, or not a trace at all: unseen (upstream is asked).
+        let sent = Self.trace("fetch> \(Self.id) HEAD symref-target:refs/heads/x")
+        #expect(Git.remoteHead(inPacketTrace: sent) == .unseen)
+        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< \(Self.id) refs/heads/main")) == .unseen)
+        #expect(Git.remoteHead(inPacketTrace: Data("fatal: nothing\n".utf8)) == .unseen)
+        #expect(Git.remoteHead(inPacketTrace: Data()) == .unseen)
+        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< HEADS HEAD symref-target:refs/heads/x")) == .unseen)
+    }
+
+    @Test("over file:// (protocol v2): the fetch names upstream's default branch as it changes, and leaves no trace")
+    func fileFetch() async throws {
+        try await TemporaryDirectory.with("mirror-fetch") { directory in
+            let upstream = try await GitFixture.make(in: directory.appending("remotes"))
+            try await upstream.addBranch("trunk", file: "trunk.txt", content: "trunk\n")
+            let mirror = directory.appending("mirror.git")
+            try await git.initMirror(at: mirror, logger: RunnerFixture.logger)
+            let source = "file://" + upstream.remote
+            #expect(try await git.fetchMirror(mirror, from: source, logger: RunnerFixture.logger) == .branch("main"))
+            try await Command.run("git", ["--git-dir", upstream.remote, "symbolic-ref", "HEAD", "refs/heads/trunk"])
+            #expect(try await git.fetchMirror(mirror, from: source, logger: RunnerFixture.logger) == .branch("trunk"))
+            let trunk = try await upstream.commitID("trunk")
+            try await Command.run("git", ["--git-dir", upstream.remote, "update-ref", "--no-deref", "HEAD", trunk])
+            #expect(try await git.fetchMirror(mirror, from: source, logger: RunnerFixture.logger) == .noBranch)
+            #expect(!FileManager.default.fileExists(atPath: mirror + "/" + Git.packetTraceFile))
+            let refs = try await Command.run("git", ["--git-dir", mirror, "for-each-ref", "--format=%(refname)"])
+            #expect(refs == "refs/claude-runner/upstream-head\nrefs/heads/main\nrefs/heads/trunk\n")
+        }
+    }
+
+    @Test("an empty upstream: the fetch succeeds and names no branch")
+    func emptyUpstream() async throws {
+        try await TemporaryDirectory.with("mirror-fetch-empty") { directory in
+            let upstream = directory.appending("empty.git")
+            try await Command.run("git", ["init", "--quiet", "--bare", upstream])
+            let mirror = directory.appending("mirror.git")
+            try await git.initMirror(at: mirror, logger: RunnerFixture.logger)
+            #expect(try await git.fetchMirror(mirror, from: upstream, logger: RunnerFixture.logger) == .noBranch)
+        }
+    }
+
+    @Test("over smart HTTP (the fake GitHub's git, protocol v0): the fetch names upstream's default branch")
+    func httpFetch() async throws {
+        try await TemporaryDirectory.with("mirror-fetch-http") { directory in
+            let gitRoot = directory.appending("git-root")
+            let upstream = try await GitFixture.make(in: gitRoot)
+            try await upstream.addBranch("trunk", file: "trunk.txt", content: "trunk\n")
+            try await Command.run("git", ["--git-dir", upstream.remote, "symbolic-ref", "HEAD", "refs/heads/trunk"])
+            let mirror = directory.appending("mirror.git")
+            try await git.initMirror(at: mirror, logger: RunnerFixture.logger)
+            let github = FakeGitHub(gitRoot: gitRoot)
+            try await github.serve { url in
+                let head = try await git.fetchMirror(
+                    mirror, from: url + "/acme/widgets.git", logger: RunnerFixture.logger)
+                #expect(head == .branch("trunk"))
+            }
+            #expect(await github.gitRequests.count == 2)
+        }
+    }
+}
