@@ -60,25 +60,40 @@ struct NATSRunControlTests {
         }
     }
 
-    /// Every reply to one request that arrives within `window` (the endpoints are in no queue group).
+    /// The replies to one request (the endpoints are in no queue group): up to 30 s for the first `expecting`
+    /// of them (a liveness bound: the machine may be busy with the whole suite), then every other reply that
+    /// arrives within `settle` after that.
     /// - Parameter subject: The full subject, when it is not `runs.<name>` of this suite's edge.
     static func replies(
         _ client: NATSClient, _ name: String, _ body: String, headers: NATSHeaders? = nil, subject: String? = nil,
-        window: Duration = .seconds(2)
+        expecting: Int = 1, settle: Duration = .seconds(2)
     ) async throws -> [NATSMessage] {
         let inbox = NATSClient.newInbox()
         let subscription = try client.subscribe(to: inbox)
         try client.publish(
             ByteBuffer(string: body), to: subject ?? Self.subject(name), replyTo: inbox, headers: headers)
+        let started = ContinuousClock.now
+        // When the expected replies were all in (`started` when none is expected).
+        final class Completion: Sendable { let at = Mutex<ContinuousClock.Instant?>(nil) }
+        let complete = Completion()
+        if expecting == 0 { complete.at.withLock { $0 = started } }
         return await withTaskGroup(of: [NATSMessage]?.self) { group in
             group.addTask {
-                try? await Task.sleep(for: window)
+                while true {
+                    let now = ContinuousClock.now
+                    if let done = complete.at.withLock({ $0 }), now >= done + settle { break }
+                    if now >= started + .seconds(30) { break }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
                 subscription.unsubscribe()
                 return nil
             }
             group.addTask {
                 var replies: [NATSMessage] = []
-                for await message in subscription { replies.append(message) }
+                for await message in subscription {
+                    replies.append(message)
+                    if replies.count == expecting { complete.at.withLock { $0 = .now } }
+                }
                 return replies
             }
             var collected: [NATSMessage] = []
@@ -149,8 +164,8 @@ struct NATSRunControlTests {
                 #expect((usageJSON["total"] as? [String: Any])?["runs"] as? Int == 3)
 
                 // Only the runner that has a run answers: nobody has this one.
-                #expect(try await Self.replies(client, "runs.get", #"{"id":"\#(unknown)"}"#).isEmpty)
-                #expect(try await Self.replies(client, "runs.cancel", #"{"id":"\#(unknown)"}"#).isEmpty)
+                #expect(try await Self.replies(client, "runs.get", #"{"id":"\#(unknown)"}"#, expecting: 0).isEmpty)
+                #expect(try await Self.replies(client, "runs.cancel", #"{"id":"\#(unknown)"}"#, expecting: 0).isEmpty)
 
                 let badLimit = try #require(try await Self.replies(client, "runs.list", #"{"limit":0}"#).first)
                 #expect(Self.code(badLimit) == "400")
@@ -267,7 +282,9 @@ struct NATSRunControlTests {
 
                 // Another subject names no run of this runner: no reply.
                 #expect(
-                    try await Self.replies(client, "runs.cancel", #"{"progress":"\#(NATSClient.newInbox())"}"#).isEmpty)
+                    try await Self.replies(
+                        client, "runs.cancel", #"{"progress":"\#(NATSClient.newInbox())"}"#, expecting: 0
+                    ).isEmpty)
                 let cancelled = try #require(
                     try await Self.replies(client, "runs.cancel", #"{"progress":"\#(progress)"}"#).first)
                 let id = try #require(try Self.json(cancelled)["id"] as? String)

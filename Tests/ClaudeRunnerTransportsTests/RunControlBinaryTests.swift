@@ -123,9 +123,9 @@ struct RunControlBinaryTests {
         let onA = try #require(runs.first { $0.runner == "runner-a" })
         try await NATSIntegrationTests.withClient(nats.url) { client in
             func subject(_ name: String) -> String { "edges.\(edge).claude-runner.\(name)" }
-            func replies(_ name: String, _ body: String) async throws -> [[String: Any]] {
+            func replies(_ name: String, _ body: String, expecting: Int) async throws -> [[String: Any]] {
                 let messages = try await NATSRunControlTests.replies(
-                    client, name, body, subject: subject(name), window: .seconds(2))
+                    client, name, body, subject: subject(name), expecting: expecting)
                 return try messages.map { message in
                     #expect(
                         message.headers?["Nats-Service-Error-Code"] == nil,
@@ -133,19 +133,19 @@ struct RunControlBinaryTests {
                     return try NATSRunControlTests.json(message)
                 }
             }
-            let lists = try await replies("runs.list", #"{"limit": 500}"#)
+            let lists = try await replies("runs.list", #"{"limit": 500}"#, expecting: 2)
             #expect(Set(lists.compactMap { $0["runner"] as? String }) == ["runner-a", "runner-b"])
             #expect(lists.count == 2)
-            let usages = try await replies("runs.usage", #"{"by": "kind"}"#)
+            let usages = try await replies("runs.usage", #"{"by": "kind"}"#, expecting: 2)
             #expect(usages.compactMap { $0["runner"] as? String }.sorted() == ["runner-a", "runner-b"])
             for owned in [onA, onB] {
-                let got = try await replies("runs.get", #"{"id": "\#(owned.id)"}"#)
+                let got = try await replies("runs.get", #"{"id": "\#(owned.id)"}"#, expecting: 1)
                 #expect(got.count == 1)
                 #expect(got.first?["runner"] as? String == owned.runner)
                 #expect(got.first?["id"] as? String == owned.id)
             }
             let conflicts = try await NATSRunControlTests.replies(
-                client, "runs.cancel", #"{"id": "\#(onA.id)"}"#, subject: subject("runs.cancel"), window: .seconds(2))
+                client, "runs.cancel", #"{"id": "\#(onA.id)"}"#, subject: subject("runs.cancel"))
             #expect(conflicts.count == 1)
             #expect(conflicts.first?.headers?["Nats-Service-Error-Code"] == "409")
             #expect(conflicts.first?.headers?["Nats-Service-Error"] == "run \(onA.id) has already ended: completed")
