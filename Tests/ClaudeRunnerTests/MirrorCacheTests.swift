@@ -228,7 +228,7 @@ struct MirrorCacheTests {
                     state.order.withLock { $0.append("lease released") }
                 }
             }
-            try await eventually(timeout: .seconds(10), "the first lease") { state.holding.withLock { $0 } }
+            try await eventually(timeout: .seconds(30), "the first lease") { state.holding.withLock { $0 } }
             let rebuild = Task {
                 try await cache.withLease(name, identity: source, kind: .rebuild, perform: probe.perform) { _ in
                     state.order.withLock { $0.append("rebuilt") }

@@ -33,7 +33,7 @@ struct IssueLifecycleTests {
             #expect(state.lastErrorType == "claude_failed")
             #expect(workspace.readAttempt(try response.result().id)?.endedAt != nil)
             let seen = ContinuousClock.now
-            try await eventually(timeout: .seconds(10), "the lock released") {
+            try await eventually(timeout: .seconds(30), "the lock released") {
                 !FileManager.default.fileExists(atPath: workspace.lockFile)
             }
             // Within a second on an idle machine; a generous bound here, far below the old behaviour
@@ -96,7 +96,7 @@ struct IssueLifecycleTests {
             let attempt = try #require(workspace.readAttempt(id))
             #expect(attempt.errorType == "cancelled")
             #expect(attempt.commit == head)
-            try await eventually(timeout: .seconds(10), "the lock released") {
+            try await eventually(timeout: .seconds(30), "the lock released") {
                 !FileManager.default.fileExists(atPath: workspace.lockFile)
             }
             #expect(!run.cancel(), "a finished run cannot be cancelled again")

@@ -131,17 +131,17 @@ struct NATSIntegrationTests {
 
             try await Self.withClient(server.url) { client in
                 let subject = "edges.edge-1.claude-runner.run"
-                let bad = try await client.request(ByteBuffer(string: "[1]"), to: subject, timeout: .seconds(10))
+                let bad = try await client.request(ByteBuffer(string: "[1]"), to: subject, timeout: .seconds(30))
                 #expect(bad.headers?["Nats-Service-Error-Code"] == "400")
                 #expect(bad.headers?["Nats-Service-Error"] == "request body must be a JSON object")
                 #expect(bad.payload.readableBytes == 0)
 
                 let invalid = try await client.request(
-                    ByteBuffer(string: #"{"prompt":""}"#), to: subject, timeout: .seconds(10))
+                    ByteBuffer(string: #"{"prompt":""}"#), to: subject, timeout: .seconds(30))
                 #expect(invalid.headers?["Nats-Service-Error-Code"] == "417")
                 #expect(invalid.headers?["Nats-Service-Error"] == "invalid prompt")
 
-                let ping = try await client.request(ByteBuffer(), to: "$SRV.PING.claude-runner", timeout: .seconds(5))
+                let ping = try await client.request(ByteBuffer(), to: "$SRV.PING.claude-runner", timeout: .seconds(30))
                 let pingJSON = try #require(
                     try JSONSerialization.jsonObject(with: Data(buffer: ping.payload)) as? [String: Any])
                 #expect(pingJSON["type"] as? String == "io.nats.micro.v1.ping_response")
@@ -149,7 +149,7 @@ struct NATSIntegrationTests {
                 let id = try #require(pingJSON["id"] as? String)
 
                 let info = try await client.request(
-                    ByteBuffer(), to: "$SRV.INFO.claude-runner.\(id)", timeout: .seconds(5))
+                    ByteBuffer(), to: "$SRV.INFO.claude-runner.\(id)", timeout: .seconds(30))
                 let infoJSON = try #require(
                     try JSONSerialization.jsonObject(with: Data(buffer: info.payload)) as? [String: Any])
                 #expect(infoJSON["type"] as? String == "io.nats.micro.v1.info_response")
@@ -163,7 +163,7 @@ struct NATSIntegrationTests {
                     ])
                 #expect(runEndpoints.allSatisfy { $0["queue_group"] as? String == "q" })
 
-                let stats = try await client.request(ByteBuffer(), to: "$SRV.STATS", timeout: .seconds(5))
+                let stats = try await client.request(ByteBuffer(), to: "$SRV.STATS", timeout: .seconds(30))
                 let statsJSON = try #require(
                     try JSONSerialization.jsonObject(with: Data(buffer: stats.payload)) as? [String: Any])
                 #expect(statsJSON["type"] as? String == "io.nats.micro.v1.stats_response")
@@ -393,7 +393,7 @@ struct NATSTLSTests {
             }
             defer { group.cancelAll() }
             do {
-                try await client.waitUntilConnected(timeout: .seconds(10))
+                try await client.waitUntilConnected(timeout: .seconds(30))
                 try await client.flush()
                 await client.close()
                 return .success(())

@@ -197,7 +197,7 @@ struct NATSRunControlTests {
         defer { fixture.directory.remove() }
         try await Self.withRunner(fixture, natsURL: server.url) { _ in
             try await NATSIntegrationTests.withClient(server.url) { client in
-                let info = try await client.request(ByteBuffer(), to: "$SRV.INFO.claude-runner", timeout: .seconds(5))
+                let info = try await client.request(ByteBuffer(), to: "$SRV.INFO.claude-runner", timeout: .seconds(30))
                 let endpoints = try #require(try Self.json(info)["endpoints"] as? [[String: Any]])
                 var groups: [String: String] = [:]
                 for endpoint in endpoints {
@@ -245,10 +245,10 @@ struct NATSRunControlTests {
             let result = try await within(.seconds(30), "the cancelled run's Result") { try await run.value }
             // Claude printed no events (plain-text mode): the Result has no status, its error says why.
             #expect(result.error?.hasPrefix("cancelled") == true, "\(result)")
-            try await eventually(timeout: .seconds(10), "the cancelled run's claude to be gone") {
+            try await eventually(timeout: .seconds(30), "the cancelled run's claude to be gone") {
                 !processIsAlive(claude)
             }
-            try await eventually(timeout: .seconds(10), "the run to leave the active runs") {
+            try await eventually(timeout: .seconds(30), "the run to leave the active runs") {
                 runner.activeRuns[id] == nil
             }
             #expect(try await runs.runRecord(id).status == .cancelled)
@@ -298,10 +298,10 @@ struct NATSRunControlTests {
                 }
                 #expect(result?.id == id)
                 #expect(result?.error?.hasPrefix("cancelled") == true, "\(String(describing: result))")
-                try await eventually(timeout: .seconds(10), "the cancelled run's claude to be gone") {
+                try await eventually(timeout: .seconds(30), "the cancelled run's claude to be gone") {
                     !processIsAlive(claude)
                 }
-                try await eventually(timeout: .seconds(10), "the run to end") { runner.activeRuns[id] == nil }
+                try await eventually(timeout: .seconds(30), "the run to end") { runner.activeRuns[id] == nil }
                 #expect(try await runner.runRecord(id).status == .cancelled)
             }
         }
@@ -445,10 +445,10 @@ struct NATSRunControlTests {
             #expect(failure.description.hasPrefix("request: no reply within 8s; run "), "\(failure)")
             #expect(failure.description.hasSuffix(" cancelled"), "\(failure)")
             let claude = try #require(fixture.claude.processID)
-            try await eventually(timeout: .seconds(10), "the abandoned run's claude to be gone") {
+            try await eventually(timeout: .seconds(30), "the abandoned run's claude to be gone") {
                 !processIsAlive(claude)
             }
-            try await eventually(timeout: .seconds(10), "the abandoned run to end") { runner.activeRuns.all.isEmpty }
+            try await eventually(timeout: .seconds(30), "the abandoned run to end") { runner.activeRuns.all.isEmpty }
         }
         await server.shutdown()
     }

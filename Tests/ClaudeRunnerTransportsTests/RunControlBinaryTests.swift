@@ -197,7 +197,7 @@ struct RunControlBinaryTests {
         #expect(try await within(.seconds(30), "the slow client") { try await slowClient.exit } == .exited(1))
         #expect(try await within(.seconds(30), "the follower") { try await follower.exit } == .exited(0))
         #expect(Self.lines(await follower.standardOutput).last?.hasSuffix("  cancelled") == true)
-        try await eventually(timeout: .seconds(10), "the cancelled run's claude to be gone") {
+        try await eventually(timeout: .seconds(30), "the cancelled run's claude to be gone") {
             !processIsAlive(slowClaude)
         }
         let after = try await Self.client(["show", liveRun.id, "--json"] + control)
@@ -225,7 +225,7 @@ struct RunControlBinaryTests {
             let before = fixture.claude.callCount
             let client = RunningProcess(Binaries.client, via + ["--prompt", "slow \(index)"])
             try await eventually(timeout: .seconds(30), "claude to start") { fixture.claude.callCount > before }
-            try await eventually(timeout: .seconds(10), "claude to record its pid") {
+            try await eventually(timeout: .seconds(30), "claude to record its pid") {
                 fixture.claude.processID.map(processIsAlive) == true
             }
             let claude = try #require(fixture.claude.processID)
@@ -234,7 +234,7 @@ struct RunControlBinaryTests {
             let message = await client.standardError
             #expect(message.hasPrefix("claude-runner-client: interrupted by \(signal.1); run "), "\(message)")
             #expect(message.hasSuffix(" cancelled\n"), "\(message)")
-            try await eventually(timeout: .seconds(10), "the abandoned run's claude to be gone") {
+            try await eventually(timeout: .seconds(30), "the abandoned run's claude to be gone") {
                 !processIsAlive(claude)
             }
         }
@@ -248,7 +248,7 @@ struct RunControlBinaryTests {
         #expect(impatient.standardError.hasSuffix(" cancelled\n"), "\(impatient.standardError)")
         #expect(fixture.claude.callCount == before + 1)
         let claude = try #require(fixture.claude.processID)
-        try await eventually(timeout: .seconds(10), "the timed-out run's claude to be gone") {
+        try await eventually(timeout: .seconds(30), "the timed-out run's claude to be gone") {
             !processIsAlive(claude)
         }
 
@@ -276,7 +276,7 @@ struct RunControlBinaryTests {
         try await eventually(timeout: .seconds(15), "the abandoned run's claude to be gone") {
             !processIsAlive(claude)
         }
-        try await eventually(timeout: .seconds(10), "the run to be recorded cancelled") {
+        try await eventually(timeout: .seconds(30), "the run to be recorded cancelled") {
             let listed = try? await Self.client(["runs", "--json"] + via)
             let runs = listed.flatMap { try? JSONDecoder().decode(RunList.self, from: Data($0.standardOutput.utf8)) }
             return runs?.runs.count == 1 && runs?.runs.first?.status == .cancelled

@@ -405,7 +405,7 @@ struct GitDeadlineTests {
             #expect(!fixture.claude.wasCalled)
             #expect(fixture.workDirEntries().isEmpty)
             // git and its remote helper are gone.
-            try await eventually(timeout: .seconds(5), "git processes to end") {
+            try await eventually(timeout: .seconds(30), "git processes to end") {
                 WarmWorkspace.processes(containing: "127.0.0.1:\(port)").isEmpty
             }
             await runner.stop()

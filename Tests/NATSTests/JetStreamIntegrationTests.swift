@@ -133,7 +133,7 @@ struct JetStreamIntegrationTests {
                     """
                 _ = try await jetStream.client.request(
                     ByteBuffer(string: theirs), to: "$JS.API.CONSUMER.DURABLE.CREATE.TASKS.worker",
-                    timeout: .seconds(5))
+                    timeout: .seconds(30))
                 let ours = ConsumerConfig(
                     durableName: "worker", ackPolicy: .explicit, ackWait: .seconds(60), maxDeliver: 3)
                 let info = try await jetStream.consumerInfo(stream: "TASKS", name: "worker")
@@ -189,7 +189,7 @@ struct JetStreamIntegrationTests {
             try first[0].ack()
             try first[1].ack()
             try await rest[0].ackSync()
-            try await eventually(timeout: .seconds(10), "the acknowledged messages leaving the work queue") {
+            try await eventually(timeout: .seconds(30), "the acknowledged messages leaving the work queue") {
                 try await jetStream.taskCount() == 0
             }
             let after = try await jetStream.consumerInfo(stream: "TASKS", name: "worker")
@@ -294,7 +294,7 @@ struct JetStreamIntegrationTests {
             #expect(info.numRedelivered == 0)
             #expect(info.numAckPending == 1)
             try await message.ackSync()
-            try await eventually(timeout: .seconds(10), "the message leaving the work queue") {
+            try await eventually(timeout: .seconds(30), "the message leaving the work queue") {
                 try await jetStream.taskCount() == 0
             }
         }
@@ -307,7 +307,7 @@ struct JetStreamIntegrationTests {
             let message = try #require(try await jetStream.fetchTasks().first)
             try await message.sendConfirmed(.term)
             #expect(try await jetStream.fetchTasks(expires: .milliseconds(2500)).isEmpty)
-            try await eventually(timeout: .seconds(10), "the terminated message leaving the work queue") {
+            try await eventually(timeout: .seconds(30), "the terminated message leaving the work queue") {
                 try await jetStream.taskCount() == 0
             }
         }
@@ -333,7 +333,7 @@ struct JetStreamIntegrationTests {
             #expect(info.numAckPending == 0)
 
             try await last.sendConfirmed(.term)
-            try await eventually(timeout: .seconds(10), "the terminated message leaving the work queue") {
+            try await eventually(timeout: .seconds(30), "the terminated message leaving the work queue") {
                 try await jetStream.taskCount() == 0
             }
         }
@@ -350,7 +350,7 @@ struct JetStreamIntegrationTests {
                 try await jetStream.createConsumer(
                     stream: "TASKS", ConsumerConfig(durableName: "worker", ackPolicy: .explicit, maxWaiting: 1))
                 let waiting = Task { try await jetStream.fetchTasks(expires: .seconds(20)) }
-                try await eventually(timeout: .seconds(10), "the first pull request waiting at the server") {
+                try await eventually(timeout: .seconds(30), "the first pull request waiting at the server") {
                     try await jetStream.consumerInfo(stream: "TASKS", name: "worker").numWaiting == 1
                 }
                 let tooMany = await #expect(throws: JetStreamError.self) {
@@ -394,7 +394,7 @@ struct JetStreamIntegrationTests {
     func cancelledFetch() async throws {
         try await Support.withWorkQueue { jetStream in
             let fetch = Task { try await jetStream.fetchTasks(expires: .seconds(60)) }
-            try await eventually(timeout: .seconds(10), "the fetch subscribed") {
+            try await eventually(timeout: .seconds(30), "the fetch subscribed") {
                 jetStream.client.subscriptionCount == 1
             }
             let cancelled = ContinuousClock.now
@@ -462,7 +462,7 @@ struct JetStreamIntegrationTests {
                     for message in messages { try await message.ackSync() }
                     let after = try await jetStream.publish("after", to: "tasks.a", messageID: "a1")
                     #expect(after.sequence == 3)
-                    try await eventually(timeout: .seconds(10), "only the new message left") {
+                    try await eventually(timeout: .seconds(30), "only the new message left") {
                         try await jetStream.taskCount() == 1
                     }
                 } catch {

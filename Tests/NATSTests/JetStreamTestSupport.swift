@@ -39,7 +39,7 @@ enum JetStreamTestSupport {
                 return nil
             }
             defer { group.cancelAll() }
-            try await client.waitUntilConnected(timeout: .seconds(10))
+            try await client.waitUntilConnected(timeout: .seconds(30))
             let result = try await body(JetStream(client: client, timeout: timeout, logger: logger))
             await client.close()
             return result
