@@ -47,6 +47,28 @@ struct MirrorFetchTests {
         #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< HEADS HEAD symref-target:refs/heads/x")) == .unseen)
     }
 
+    @Test("a trace file is read in pieces: a HEAD line across a piece boundary, or last without a newline")
+    func traceFile() async throws {
+        try await TemporaryDirectory.with("packet-trace") { directory in
+            let path = directory.appending("trace")
+            let head = Self.trace("fetch< \(Self.id) HEAD symref-target:refs/heads/main")
+            let filler = Self.trace("fetch< \(Self.id) refs/tags/v1")
+            // The HEAD line starts a few bytes before the first 64 KiB piece ends.
+            var straddling = Data()
+            while straddling.count + filler.count < 65_536 - 10 { straddling += filler }
+            try (straddling + head + filler).write(to: URL(fileURLWithPath: path))
+            #expect(Git.remoteHead(inPacketTraceFile: path) == .branch("main"))
+            // Far into a long listing, and the file's last line without its newline.
+            var long = Data()
+            for _ in 0..<5000 { long += filler }
+            try (long + head.dropLast()).write(to: URL(fileURLWithPath: path))
+            #expect(Git.remoteHead(inPacketTraceFile: path) == .branch("main"))
+            try long.write(to: URL(fileURLWithPath: path))
+            #expect(Git.remoteHead(inPacketTraceFile: path) == .unseen)
+            #expect(Git.remoteHead(inPacketTraceFile: directory.appending("missing")) == .unseen)
+        }
+    }
+
     @Test("over file:// (protocol v2): the fetch names upstream's default branch as it changes, and leaves no trace")
     func fileFetch() async throws {
         try await TemporaryDirectory.with("mirror-fetch") { directory in

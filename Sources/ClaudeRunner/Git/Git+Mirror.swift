@@ -74,14 +74,34 @@ extension Git {
             ] + Self.mirrorRefspecs + [Self.upstreamHeadRefspec],
             in: nil, remote: true, action: "git fetch", strict: true, environment: ["GIT_TRACE_PACKET": trace],
             logger: logger)
-        return Self.remoteHead(inPacketTrace: FileManager.default.contents(atPath: trace) ?? Data())
+        return Self.remoteHead(inPacketTraceFile: trace)
+    }
+
+    /// ``remoteHead(inPacketTrace:)`` of a trace file, read a piece at a time up to the first line that says
+    /// where `HEAD` is: git lists `HEAD` first, so a listing of many thousand refs after it is never read.
+    static func remoteHead(inPacketTraceFile path: String) -> RemoteHead {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return .unseen }
+        defer { try? handle.close() }
+        var partial = Data()
+        while let chunk = try? handle.read(upToCount: 1 << 16), !chunk.isEmpty {
+            partial.append(chunk)
+            guard let lastNewline = partial.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+            if let head = firstRemoteHead(in: partial[..<lastNewline]) { return head }
+            partial = Data(partial[(lastNewline + 1)...])
+        }
+        return firstRemoteHead(in: partial) ?? .unseen
     }
 
     /// Upstream's `HEAD` as a fetch's packet trace shows the remote's ref listing: protocol v2
     /// (`<id> HEAD symref-target:refs/heads/<branch>`, `unborn HEAD ...`) or v0 (`<id> HEAD\0<capabilities>`
     /// with `symref=HEAD:refs/heads/<branch>`). Only lines the local side received (`< `) count.
     static func remoteHead(inPacketTrace trace: Data) -> RemoteHead {
-        for line in trace.split(separator: UInt8(ascii: "\n")) {
+        firstRemoteHead(in: trace) ?? .unseen
+    }
+
+    /// What the first line of `lines` that says where `HEAD` is says; `nil` when none does.
+    private static func firstRemoteHead(in lines: Data) -> RemoteHead? {
+        for line in lines.split(separator: UInt8(ascii: "\n")) {
             let text = String(decoding: line, as: UTF8.self)
             guard let arrow = text.range(of: "< ") else { continue }
             let packet = text[arrow.upperBound...]
@@ -102,7 +122,7 @@ extension Git {
             }
             return .branch(String(target.dropFirst("symref-target:refs/heads/".count)))
         }
-        return .unseen
+        return nil
     }
 
     /// The branch `HEAD` names at `source` (its default branch), or `nil` when it names none (an empty
