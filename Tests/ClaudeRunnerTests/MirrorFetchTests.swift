@@ -26,7 +26,13 @@ struct MirrorFetchTests {
         #expect(
             Git.remoteHead(inPacketTrace: Self.trace("fetch< \(sha256) HEAD symref-target:refs/heads/release/2"))
                 == .branch("release/2"))
-        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< \(Self.id) HEAD")) == .noBranch)
+        // A detached HEAD (v2), or a v0 HEAD line that is not the first: the trace cannot say, upstream is asked.
+        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< \(Self.id) HEAD")) == .unseen)
+        // Bytes outside printable ASCII are written as octal escapes: "café" is asked of upstream too.
+        let escaped = Self.trace(#"fetch< \#(Self.id) HEAD symref-target:refs/heads/caf\303\251"#)
+        #expect(Git.remoteHead(inPacketTrace: escaped) == .unseen)
+        let escapedV0 = Self.trace(#"git< \#(Self.id) HEAD\0multi_ack symref=HEAD:refs/heads/caf\303\251"#)
+        #expect(Git.remoteHead(inPacketTrace: escapedV0) == .unseen)
         #expect(
             Git.remoteHead(inPacketTrace: Self.trace("fetch< unborn HEAD symref-target:refs/heads/master"))
                 == .noBranch)
@@ -82,10 +88,15 @@ struct MirrorFetchTests {
             #expect(try await git.fetchMirror(mirror, from: source, logger: RunnerFixture.logger) == .branch("trunk"))
             let trunk = try await upstream.commitID("trunk")
             try await Command.run("git", ["--git-dir", upstream.remote, "update-ref", "--no-deref", "HEAD", trunk])
-            #expect(try await git.fetchMirror(mirror, from: source, logger: RunnerFixture.logger) == .noBranch)
+            #expect(try await git.fetchMirror(mirror, from: source, logger: RunnerFixture.logger) == .unseen)
+            // A name outside ASCII: the trace escapes it, so upstream is asked, and ls-remote gives it whole.
+            try await upstream.addBranch("café", file: "cafe.txt", content: "café\n")
+            try await Command.run("git", ["--git-dir", upstream.remote, "symbolic-ref", "HEAD", "refs/heads/café"])
+            #expect(try await git.fetchMirror(mirror, from: source, logger: RunnerFixture.logger) == .unseen)
+            #expect(try await git.remoteDefaultBranch(source, logger: RunnerFixture.logger) == "café")
             #expect(!FileManager.default.fileExists(atPath: mirror + "/" + Git.packetTraceFile))
             let refs = try await Command.run("git", ["--git-dir", mirror, "for-each-ref", "--format=%(refname)"])
-            #expect(refs == "refs/claude-runner/upstream-head\nrefs/heads/main\nrefs/heads/trunk\n")
+            #expect(refs == "refs/claude-runner/upstream-head\nrefs/heads/café\nrefs/heads/main\nrefs/heads/trunk\n")
         }
     }
 

@@ -596,6 +596,19 @@ struct WarmWorkspaceBadInputTests {
         }
     }
 
+    @Test("a default branch named outside ASCII: runs without a ref check it out, from a warm mirror")
+    func nonASCIIDefaultBranch() async throws {
+        try await withRunner { runner, git in
+            try await git.addBranch("café", file: "cafe.txt", content: "café\n")
+            try await Command.run("git", ["--git-dir", git.remote, "symbolic-ref", "HEAD", "refs/heads/café"])
+            try await runner.runOK(repo: git.remote)
+            try await runner.runOK(repo: git.remote)
+            #expect(runner.fixture.claude.files?.contains("cafe.txt") == true)
+            #expect(await runner.workspaceSources() == ["new_mirror", "mirror"])
+            #expect(!(await runner.log).contains("mirror failed"))
+        }
+    }
+
     @Test("sources that look alike get their own mirrors; spellings of one source share one")
     func collidingSources() async throws {
         try await withRunner { runner, git in

@@ -42,7 +42,7 @@ extension Git {
     enum RemoteHead: Equatable, Sendable {
         /// `HEAD` names this branch (upstream's default branch).
         case branch(String)
-        /// `HEAD` names no branch: detached, or unborn (an empty repository).
+        /// `HEAD` names no branch: unborn (an empty repository), or no `symref` capability in protocol v0.
         case noBranch
         /// The fetch's ref listing did not say (a server that does not list `HEAD` with its target): ask with
         /// ``remoteDefaultBranch(_:logger:)``.
@@ -94,7 +94,8 @@ extension Git {
 
     /// Upstream's `HEAD` as a fetch's packet trace shows the remote's ref listing: protocol v2
     /// (`<id> HEAD symref-target:refs/heads/<branch>`, `unborn HEAD ...`) or v0 (`<id> HEAD\0<capabilities>`
-    /// with `symref=HEAD:refs/heads/<branch>`). Only lines the local side received (`< `) count.
+    /// with `symref=HEAD:refs/heads/<branch>`). Only lines the local side received (`< `) count. Whatever the
+    /// trace cannot say exactly (a detached `HEAD`, a name outside printable ASCII) is ``RemoteHead/unseen``.
     static func remoteHead(inPacketTrace trace: Data) -> RemoteHead {
         firstRemoteHead(in: trace) ?? .unseen
     }
@@ -111,18 +112,26 @@ extension Git {
                 guard let symref = capabilities.first(where: { $0.hasPrefix("symref=HEAD:refs/heads/") }) else {
                     return .noBranch
                 }
-                return .branch(String(symref.dropFirst("symref=HEAD:refs/heads/".count)))
+                return tracedBranch(String(symref.dropFirst("symref=HEAD:refs/heads/".count)))
             }
             let fields = packet.split(separator: " ")
             guard fields.count >= 2, fields[1] == "HEAD", fields[0] == "unborn" || isObjectID(fields[0])
             else { continue }
             if fields[0] == "unborn" { return .noBranch }
+            // No target: a detached HEAD in protocol v2, or, in v0, a HEAD that is not the first line (whose
+            // capabilities would name its target): upstream is asked, as before.
             guard let target = fields.dropFirst(2).first(where: { $0.hasPrefix("symref-target:refs/heads/") }) else {
-                return .noBranch
+                return .unseen
             }
-            return .branch(String(target.dropFirst("symref-target:refs/heads/".count)))
+            return tracedBranch(String(target.dropFirst("symref-target:refs/heads/".count)))
         }
         return nil
+    }
+
+    /// A branch name as the trace shows it; the trace writes every byte outside printable ASCII as `\<octal>`,
+    /// and a backslash is never part of a ref name, so a name with one is asked of upstream instead.
+    private static func tracedBranch(_ traced: String) -> RemoteHead {
+        traced.contains("\\") || traced.isEmpty ? .unseen : .branch(traced)
     }
 
     /// The branch `HEAD` names at `source` (its default branch), or `nil` when it names none (an empty
