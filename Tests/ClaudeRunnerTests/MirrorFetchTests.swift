@@ -14,43 +14,51 @@ struct MirrorFetchTests {
 
     static let id = String(repeating: "ab", count: 20)
 
-    @Test("the packet trace: HEAD's branch in protocol v2 and v0; detached and unborn name none; lines sent ignored")
-    func parsesTrace() {
+    /// What the runner reads from `trace` as a fetch's trace file.
+    static func parse(_ trace: Data) throws -> Git.RemoteHead {
+        let path = NSTemporaryDirectory() + "claude-runner-trace-\(UUID().uuidString)"
+        try trace.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return Git.remoteHead(inPacketTraceFile: path)
+    }
+
+    @Test("the packet trace: HEAD's branch in v2 and v0; unborn names none; detached or escaped asks upstream")
+    func parsesTrace() throws {
         let v2 = Self.trace(
             "        fetch> command=ls-refs", "        fetch> ref-prefix HEAD", "  upload-pack< ref-prefix HEAD",
             "  upload-pack> \(Self.id) HEAD symref-target:refs/heads/trunk",
             "        fetch< \(Self.id) HEAD symref-target:refs/heads/trunk",
             "        fetch< \(Self.id) refs/heads/main")
-        #expect(Git.remoteHead(inPacketTrace: v2) == .branch("trunk"))
+        #expect(try Self.parse(v2) == .branch("trunk"))
         let sha256 = String(repeating: "0f", count: 32)
         #expect(
-            Git.remoteHead(inPacketTrace: Self.trace("fetch< \(sha256) HEAD symref-target:refs/heads/release/2"))
+            try Self.parse(Self.trace("fetch< \(sha256) HEAD symref-target:refs/heads/release/2"))
                 == .branch("release/2"))
         // A detached HEAD (v2), or a v0 HEAD line that is not the first: the trace cannot say, upstream is asked.
-        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< \(Self.id) HEAD")) == .unseen)
+        #expect(try Self.parse(Self.trace("fetch< \(Self.id) HEAD")) == .unseen)
         // Bytes outside printable ASCII are written as octal escapes: "café" is asked of upstream too.
         let escaped = Self.trace(#"fetch< \#(Self.id) HEAD symref-target:refs/heads/caf\303\251"#)
-        #expect(Git.remoteHead(inPacketTrace: escaped) == .unseen)
+        #expect(try Self.parse(escaped) == .unseen)
         let escapedV0 = Self.trace(#"git< \#(Self.id) HEAD\0multi_ack symref=HEAD:refs/heads/caf\303\251"#)
-        #expect(Git.remoteHead(inPacketTrace: escapedV0) == .unseen)
+        #expect(try Self.parse(escapedV0) == .unseen)
         #expect(
-            Git.remoteHead(inPacketTrace: Self.trace("fetch< unborn HEAD symref-target:refs/heads/master"))
+            try Self.parse(Self.trace("fetch< unborn HEAD symref-target:refs/heads/master"))
                 == .noBranch)
         let v0 = Self.trace(
             "           git< # service=git-upload-pack",
             "           git< \(Self.id) HEAD\\0multi_ack thin-pack symref=HEAD:refs/heads/main agent=git/2.39.5",
             "           git< \(Self.id) refs/heads/main")
-        #expect(Git.remoteHead(inPacketTrace: v0) == .branch("main"))
+        #expect(try Self.parse(v0) == .branch("main"))
         #expect(
-            Git.remoteHead(inPacketTrace: Self.trace("git< \(Self.id) HEAD\\0multi_ack thin-pack agent=git/1.8"))
+            try Self.parse(Self.trace("git< \(Self.id) HEAD\\0multi_ack thin-pack agent=git/1.8"))
                 == .noBranch)
         // Nothing received about HEAD, only what was sent, or not a trace at all: unseen (upstream is asked).
         let sent = Self.trace("fetch> \(Self.id) HEAD symref-target:refs/heads/x")
-        #expect(Git.remoteHead(inPacketTrace: sent) == .unseen)
-        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< \(Self.id) refs/heads/main")) == .unseen)
-        #expect(Git.remoteHead(inPacketTrace: Data("fatal: nothing\n".utf8)) == .unseen)
-        #expect(Git.remoteHead(inPacketTrace: Data()) == .unseen)
-        #expect(Git.remoteHead(inPacketTrace: Self.trace("fetch< HEADS HEAD symref-target:refs/heads/x")) == .unseen)
+        #expect(try Self.parse(sent) == .unseen)
+        #expect(try Self.parse(Self.trace("fetch< \(Self.id) refs/heads/main")) == .unseen)
+        #expect(try Self.parse(Data("fatal: nothing\n".utf8)) == .unseen)
+        #expect(try Self.parse(Data()) == .unseen)
+        #expect(try Self.parse(Self.trace("fetch< HEADS HEAD symref-target:refs/heads/x")) == .unseen)
     }
 
     @Test("a trace file is read in pieces: a HEAD line across a piece boundary, or last without a newline")

@@ -77,8 +77,13 @@ extension Git {
         return Self.remoteHead(inPacketTraceFile: trace)
     }
 
-    /// ``remoteHead(inPacketTrace:)`` of a trace file, read a piece at a time up to the first line that says
-    /// where `HEAD` is: git lists `HEAD` first, so a listing of many thousand refs after it is never read.
+    /// Upstream's `HEAD` as a fetch's packet trace file shows the remote's ref listing: protocol v2
+    /// (`<id> HEAD symref-target:refs/heads/<branch>`, `unborn HEAD ...`) or v0 (`<id> HEAD\0<capabilities>`
+    /// with `symref=HEAD:refs/heads/<branch>`). Only lines the local side received (`< `) count. Whatever the
+    /// trace cannot say exactly (a detached `HEAD`, a name outside printable ASCII) is ``RemoteHead/unseen``.
+    ///
+    /// The file is read a piece at a time up to the first line that says where `HEAD` is: git lists `HEAD`
+    /// first, so a listing of many thousand refs after it is never read.
     static func remoteHead(inPacketTraceFile path: String) -> RemoteHead {
         guard let handle = FileHandle(forReadingAtPath: path) else { return .unseen }
         defer { try? handle.close() }
@@ -90,14 +95,6 @@ extension Git {
             partial = Data(partial[(lastNewline + 1)...])
         }
         return firstRemoteHead(in: partial) ?? .unseen
-    }
-
-    /// Upstream's `HEAD` as a fetch's packet trace shows the remote's ref listing: protocol v2
-    /// (`<id> HEAD symref-target:refs/heads/<branch>`, `unborn HEAD ...`) or v0 (`<id> HEAD\0<capabilities>`
-    /// with `symref=HEAD:refs/heads/<branch>`). Only lines the local side received (`< `) count. Whatever the
-    /// trace cannot say exactly (a detached `HEAD`, a name outside printable ASCII) is ``RemoteHead/unseen``.
-    static func remoteHead(inPacketTrace trace: Data) -> RemoteHead {
-        firstRemoteHead(in: trace) ?? .unseen
     }
 
     /// What the first line of `lines` that says where `HEAD` is says; `nil` when none does.

@@ -46,7 +46,6 @@ final class ProcessMonitor: Sendable {
         var stops: [UInt64] = []
         /// Children whose output queue has gone down: their pipes are read again.
         var resumes: [UInt64] = []
-        var isEmpty: Bool { starts.isEmpty && stops.isEmpty && resumes.isEmpty }
     }
 
     private let epoll: Int32
