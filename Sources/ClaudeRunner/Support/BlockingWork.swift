@@ -2,7 +2,7 @@ import Foundation
 import NIOPosix
 
 /// File-system work that can take long (removing the clone of a big repository, a mirror): done on NIO's
-/// thread pool for blocking work, never on the event loop that runs the runner's tasks and its connections.
+/// thread pool for blocking work, never on a thread that runs the runner's tasks or its connections.
 enum BlockingWork {
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
