@@ -30,9 +30,18 @@ public final class RunningProcess: Sendable {
     public var standardOutput: String { get async { collector.standardOutput.text } }
 
     /// Waits until stderr contains `text`.
-    public func waitFor(_ text: String, timeout: Duration = .seconds(30)) async throws {
-        try await eventually(timeout: timeout, "\"\(text)\" in the process's log") {
-            await self.standardError.contains(text)
+    /// A liveness bound: a debug build starting beside the whole suite on two cores can take seconds. A timeout
+    /// names the process's state (or that it ended) and the end of its log.
+    public func waitFor(_ text: String, timeout: Duration = .seconds(60)) async throws {
+        do {
+            try await eventually(timeout: timeout, "\"\(text)\" in the process's log") {
+                await self.standardError.contains(text)
+            }
+        } catch let failure as Command.Failure {
+            let state = pidBox.hasEnded ? "it has ended" : pidBox.value.map(processState) ?? "not started yet"
+            throw Command.Failure(
+                description: "\(failure.description) after \(timeout) (\(state)); stderr: "
+                    + "\(await standardError.suffix(2000))")
         }
     }
 

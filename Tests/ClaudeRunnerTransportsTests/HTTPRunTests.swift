@@ -294,14 +294,15 @@ struct RunLimitTests {
     func runTimeout() async throws {
         var fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60", "IGNORE_TERM": "1", "SPAWN_CHILD": "1"])
         defer { fixture.directory.remove() }
-        fixture.config.limits.runTimeout = .seconds(1)
+        // Long enough for the fake to start and record its pids on a loaded machine before it is stopped.
+        fixture.config.limits.runTimeout = .seconds(4)
         fixture.config.terminationGrace = .milliseconds(500)
         try await RunnerServer.with(fixture) { [fixture] server in
             let started = ContinuousClock.now
             let result = try await server.post("/api/run", #"{"prompt":"p"}"#).result()
-            // The fake sleeps 60 s: well under that means the 1 s timeout stopped it.
+            // The fake sleeps 60 s: well under that means the 4 s timeout stopped it.
             #expect(ContinuousClock.now - started < .seconds(30))
-            #expect(result.error?.hasPrefix("timeout: claude ran longer than the run timeout of 1s") == true)
+            #expect(result.error?.hasPrefix("timeout: claude ran longer than the run timeout of 4s") == true)
             let pid = try #require(fixture.claude.processID)
             let child = try #require(fixture.claude.childProcessID)
             try await eventually("group gone") { !processIsAlive(pid) && !processIsAlive(child) }
@@ -312,11 +313,12 @@ struct RunLimitTests {
     func idleTimeout() async throws {
         var fixture = try RunnerFixture(claudeBehaviour: ["DELAY": "60", "IGNORE_TERM": "1", "SPAWN_CHILD": "1"])
         defer { fixture.directory.remove() }
-        fixture.config.limits.idleTimeout = .seconds(1)
+        // Long enough for the fake to start and record its pids on a loaded machine before it is stopped.
+        fixture.config.limits.idleTimeout = .seconds(4)
         fixture.config.terminationGrace = .milliseconds(500)
         try await RunnerServer.with(fixture) { [fixture] server in
             let result = try await server.post("/api/run", #"{"prompt":"p"}"#).result()
-            #expect(result.error?.hasPrefix("idle: claude printed nothing for 1s") == true)
+            #expect(result.error?.hasPrefix("idle: claude printed nothing for 4s") == true)
             let pid = try #require(fixture.claude.processID)
             let child = try #require(fixture.claude.childProcessID)
             try await eventually("group gone") { !processIsAlive(pid) && !processIsAlive(child) }

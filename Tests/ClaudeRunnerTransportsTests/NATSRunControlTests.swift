@@ -426,7 +426,9 @@ struct NATSRunControlTests {
         defer { fixture.directory.remove() }
         try await Self.withRunner(fixture, natsURL: server.url) { runner in
             let runs = Self.client(server.url)
-            let off = try await #require(throws: RunControlFailure.self) { try await runs.listRuns(try RunQuery()) }
+            let off = try await #require(throws: RunControlFailure.self) {
+                try await Self.gathered { try await runs.listRuns(try RunQuery()) }
+            }
             #expect(off.description == "the run ledger is off on this runner (ledger.enabled: false)")
             try await NATSIntegrationTests.withClient(server.url) { client in
                 let reply = try #require(try await Self.replies(client, "runs.usage", "").first)
