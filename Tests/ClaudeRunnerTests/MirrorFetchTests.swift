@@ -16,9 +16,10 @@ struct MirrorFetchTests {
 
     /// What the runner reads from `trace` as a fetch's trace file.
     static func parse(_ trace: Data) throws -> Git.RemoteHead {
-        let path = NSTemporaryDirectory() + "claude-runner-trace-\(UUID().uuidString)"
+        let directory = try TemporaryDirectory("packet-trace")
+        defer { directory.remove() }
+        let path = directory.appending("trace")
         try trace.write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
         return Git.remoteHead(inPacketTraceFile: path)
     }
 
