@@ -93,33 +93,39 @@ public final class SQLiteRunLedger: RunLedger {
             return !pending.draining
         }
         guard startDrain else { return }
-        // A moment's wait, so that the saves of a short run (queued, running, ended) share a transaction;
-        // reads and other writes never wait for it, they write what is pending first.
+        // A moment's wait, so that the saves of a short run (queued, running, ended) share a transaction and
+        // those of many runs share one under load; reads and other writes never wait for it, they write what
+        // is pending first.
         saveTimer.asyncAfter(deadline: .now() + Self.saveDelay) { [self] in drainLater() }
     }
 
-    static let saveDelay = DispatchTimeInterval.milliseconds(10)
+    static let saveDelay = DispatchTimeInterval.milliseconds(50)
 
+    /// Writes one batch (everything pending), then waits ``saveDelay`` again before the next one if saves came
+    /// meanwhile: under a steady stream of runs, one transaction then holds the saves of many runs rather than
+    /// the writer committing each run's saves as soon as the last commit is done.
     private func drainLater() {
         pool.asyncWriteWithoutTransaction { [self] db in
-            // Batch after batch, until nothing is pending: saves that come meanwhile join the next batch.
-            while true {
-                let batch: [RunRecord] = pending.withLock { pending in
-                    let batch = pending.take()
-                    if batch.isEmpty { pending.draining = false }
-                    return batch
-                }
-                guard !batch.isEmpty else { return }
-                do {
-                    try db.inTransaction {
-                        try savePending(batch, db)
-                        return .commit
-                    }
-                } catch {
-                    logger.warning(
-                        "cannot record runs", metadata: ["runs": "\(batch.map(\.id))", "reason": "\(error)"])
-                }
+            let batch: [RunRecord] = pending.withLock { pending in
+                let batch = pending.take()
+                if batch.isEmpty { pending.draining = false }
+                return batch
             }
+            guard !batch.isEmpty else { return }
+            do {
+                try db.inTransaction {
+                    try savePending(batch, db)
+                    return .commit
+                }
+            } catch {
+                logger.warning(
+                    "cannot record runs", metadata: ["runs": "\(batch.map(\.id))", "reason": "\(error)"])
+            }
+            let more = pending.withLock { pending in
+                if pending.order.isEmpty { pending.draining = false }
+                return pending.draining
+            }
+            if more { saveTimer.asyncAfter(deadline: .now() + Self.saveDelay) { [self] in drainLater() } }
         }
     }
 
