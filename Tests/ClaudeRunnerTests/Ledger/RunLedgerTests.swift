@@ -422,6 +422,47 @@ struct RunLedgerTests {
         }
     }
 
+    @Test("saveLater with no read after it: saves that keep coming while the writer commits reach the file too")
+    func saveLaterReachesTheFile() async throws {
+        try await TemporaryDirectory.with("ledger-save-later-file") { directory in
+            let path = directory.appending("runs.db")
+            let ledger = try SQLiteRunLedger.open(path: path, logger: Fixture.logger)
+            // A steady stream of saves for longer than several write delays: the first batch is committed while
+            // later saves arrive, and those must be written by a later batch, not wait for a read.
+            var ids: [String] = []
+            for index in 0..<150 {
+                var run = RunRecord(kind: .run, transport: .http, repo: "acme/\(index % 3)")
+                ledger.saveLater(run)
+                run.status = .completed
+                run.costUSD = 0.25
+                ledger.saveLater(run)
+                ids.append(run.id)
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            // Another connection reads the file; the ledger itself is never asked, so it never settles on a read.
+            var configuration = Configuration()
+            configuration.readonly = true
+            let reader = try DatabaseQueue(path: path, configuration: configuration)
+            let deadline = ContinuousClock.now + .seconds(30)
+            var written: [String: String] = [:]
+            while ContinuousClock.now < deadline {
+                written = try await reader.read { db in
+                    Dictionary(
+                        uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, status FROM runs").map {
+                            ($0["id"] as String, $0["status"] as String)
+                        })
+                }
+                if written.count == ids.count, written.values.allSatisfy({ $0 == "completed" }) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(Set(written.keys) == Set(ids))
+            let unfinished = written.values.filter { $0 != "completed" }
+            #expect(unfinished.isEmpty, "\(unfinished)")
+            try reader.close()
+            await ledger.close()
+        }
+    }
+
     @Test("markInterrupted ends the runs left queued or running, only the named runner's when given")
     func markInterrupted() async throws {
         try await Fixture.withLedger { ledger, _ in
