@@ -48,10 +48,16 @@ def kib(value):
 
 
 def cpu_seconds(pid):
+    """The CPU time of process `pid` itself (all its threads), in seconds."""
+    return cpu_split(pid)[0]
+
+
+def cpu_split(pid):
+    """(own, children): the CPU seconds of process `pid` (all its threads) and of the children it has reaped."""
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(parts[11]) + int(parts[12])) / ticks
+    return (int(parts[11]) + int(parts[12])) / ticks, (int(parts[13]) + int(parts[14])) / ticks
 
 
 class Server:
@@ -295,16 +301,28 @@ def main():
             rounds = 5
             # Interleaved rounds, the median of each: the machine's speed drifts between one burst and the next.
             samples = {name: [] for name in ["direct", *servers]}
+            # Where the CPU goes under that load, per run: the runner's own threads, the fakes it ran, and this
+            # script (the HTTP client, or the direct spawns); the machine has 2 cores to share between them.
+            split = {name: [] for name in ["direct", *servers]}
             with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
                 for _ in range(rounds):
+                    mine = cpu_split(os.getpid())
                     started = time.perf_counter()
                     list(pool.map(lambda _: direct(), range(count)))
                     samples["direct"].append(count / (time.perf_counter() - started))
+                    after = cpu_split(os.getpid())
+                    split["direct"].append((0, after[1] - mine[1], after[0] - mine[0]))
                     for name, server in servers.items():
+                        mine, theirs = cpu_split(os.getpid()), cpu_split(server.process.pid)
                         started = time.perf_counter()
                         list(pool.map(lambda _: server.run_lean(), range(count)))
                         samples[name].append(count / (time.perf_counter() - started))
+                        after, theirs_after = cpu_split(os.getpid()), cpu_split(server.process.pid)
+                        split[name].append(
+                            (theirs_after[0] - theirs[0], theirs_after[1] - theirs[1], after[0] - mine[0]))
             rates = {name: statistics.median(values) for name, values in samples.items()}
+            load_cpu = {name: [statistics.median(part[i] for part in parts) / count * 1000 for i in range(3)]
+                        for name, parts in split.items()}
             healthz = client_cost(servers["ledger off"])
             settled = {name: kib(proc_status(server.process.pid)["VmRSS"]) / 1024 for name, server in servers.items()}
         finally:
@@ -326,6 +344,10 @@ def main():
         print(f"\nthroughput at {concurrency} concurrent, median of {rounds} interleaved rounds of {count} "
               f"(target >= 0.75 of direct): direct {rates['direct']:.0f}/s, "
               + ", ".join(f"{name} {rates[name]:.0f}/s ({rates[name] / rates['direct']:.2f})" for name in servers))
+        print("CPU per run under that load (median of the rounds; 2 cores share it):")
+        for name, cpu in load_cpu.items():
+            print(f"  {name:12} runner {cpu[0]:.2f} ms   the fake {cpu[1]:.2f} ms   this script {cpu[2]:.2f} ms   "
+                  f"total {sum(cpu):.2f} ms")
         print("\nRSS of the runner (target: the ledger and metrics add <= 5 MiB at idle)")
         for name in servers:
             print(f"{name:12} idle after start-up {idle[name]:6.1f} MiB, after {args.runs * (1 + rounds) + 10} runs "
