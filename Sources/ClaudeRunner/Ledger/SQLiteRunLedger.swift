@@ -31,7 +31,8 @@ public final class SQLiteRunLedger: RunLedger {
     private struct PendingSaves {
         var records: [String: RunRecord] = [:]
         var order: [String] = []
-        /// A drain is queued on (or running on) the writer; it is cleared only once nothing is pending.
+        /// A drain is on its way: its timer is armed, or it is queued on or running on the writer. It is cleared
+        /// only once nothing is pending.
         var draining = false
 
         mutating func take() -> [RunRecord] {
