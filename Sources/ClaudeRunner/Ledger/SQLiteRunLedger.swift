@@ -122,8 +122,9 @@ public final class SQLiteRunLedger: RunLedger {
                 logger.warning(
                     "cannot record runs", metadata: ["runs": "\(batch.map(\.id))", "reason": "\(error)"])
             }
+            // Saves that came meanwhile keep the drain going, after another delay.
             let more = pending.withLock { pending in
-                if pending.order.isEmpty { pending.draining = false }
+                pending.draining = !pending.order.isEmpty
                 return pending.draining
             }
             if more { saveTimer.asyncAfter(deadline: .now() + Self.saveDelay) { [self] in drainLater() } }
