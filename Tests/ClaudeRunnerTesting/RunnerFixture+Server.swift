@@ -18,13 +18,24 @@ extension RunnerFixture {
         environment: [String: String?] = [:]
     ) async throws -> ServerUnderTest {
         let path = try writeConfigFile(yaml)
-        let port = try port ?? freeLoopbackPort()
         var environment = environment
         if environment["PATH"] == nil { environment["PATH"] = pathWithFakeClaude }
-        let process = RunningProcess(
-            Binaries.server, ["--http", "--http-addr", "\(host):\(port)", "--path", path] + arguments,
-            environment: environment)
-        try await process.waitFor("HTTP transport listening")
-        return ServerUnderTest(process: process, port: port, path: path)
+        // A free port can be taken by another test's process before this one binds it: then another.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let chosen = try port ?? freeLoopbackPort()
+            let process = RunningProcess(
+                Binaries.server, ["--http", "--http-addr", "\(host):\(chosen)", "--path", path] + arguments,
+                environment: environment)
+            do {
+                try await process.waitFor("HTTP transport listening")
+                return ServerUnderTest(process: process, port: chosen, path: path)
+            } catch let failure as Command.Failure
+                where port == nil && attempt < 5 && failure.description.contains("Address already in use")
+            {
+                continue
+            }
+        }
     }
 }

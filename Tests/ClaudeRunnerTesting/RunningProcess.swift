@@ -34,13 +34,19 @@ public final class RunningProcess: Sendable {
     /// names the process's state (or that it ended) and the end of its log.
     public func waitFor(_ text: String, timeout: Duration = .seconds(60)) async throws {
         do {
+            // Its output is all collected once it has ended: then it is not coming.
             try await eventually(timeout: timeout, "\"\(text)\" in the process's log") {
-                await self.standardError.contains(text)
+                await self.standardError.contains(text) || self.pidBox.hasEnded
             }
         } catch let failure as Command.Failure {
             let state = pidBox.hasEnded ? "it has ended" : pidBox.value.map(processState) ?? "not started yet"
             throw Command.Failure(
                 description: "\(failure.description) after \(timeout) (\(state)); stderr: "
+                    + "\(await standardError.suffix(2000))")
+        }
+        guard await standardError.contains(text) else {
+            throw Command.Failure(
+                description: "the process ended without \"\(text)\" in its log; stderr: "
                     + "\(await standardError.suffix(2000))")
         }
     }
@@ -128,4 +134,23 @@ private func boundLoopbackSocket() throws -> (Int32, Int) {
         throw Command.Failure(description: "bind() failed")
     }
     return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// Opens a TCP connection to 127.0.0.1:`port` and closes it at once: whether the connect succeeded within
+/// 100 ms (a listener whose backlog is full drops the handshake, and the kernel would retry for seconds).
+public func connectAndClose(port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var limit = timeval(tv_sec: 0, tv_usec: 100_000)
+    _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
 }
