@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -14,43 +14,103 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/// What the child needs to exec, and where it leaves the errno of a step that failed.
+struct spawn_request {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    int directory_fd;
+    int stdout_fd;
+    int stderr_fd;
+    int error;
+};
+
+/// `descriptor` as `target` in the child, without close-on-exec.
+static int child_install(int descriptor, int target) {
+    if (descriptor != target) return dup2(descriptor, target) < 0 ? -1 : 0;
+    int flags = fcntl(descriptor, F_GETFD);
+    return flags < 0 ? -1 : fcntl(descriptor, F_SETFD, flags & ~FD_CLOEXEC);
+}
+
+/// The child, on its own small stack in the runner's memory while the runner's thread waits for its exec:
+/// only system calls here, no allocation and no lock.
+static int spawn_child(void *argument) {
+    struct spawn_request *request = argument;
+    // Signals 1 to 31 back to their default actions (the runner ignores some, and an ignored signal stays
+    // ignored across exec; a caught one must not run the runner's handler here). All are blocked until then.
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = SIG_DFL;
+    for (int signal = 1; signal < 32; signal++) {
+        if (signal != SIGKILL && signal != SIGSTOP) (void)sigaction(signal, &action, NULL);
+    }
+    if (setsid() < 0) goto failed;
+    // The working directory first, while its descriptor is still open; the output pipes before stdin, so
+    // that a pipe that happens to be descriptor 0 is copied before /dev/null replaces it.
+    if (request->directory_fd >= 0 && fchdir(request->directory_fd) != 0) goto failed;
+    if (child_install(request->stdout_fd, STDOUT_FILENO) != 0) goto failed;
+    if (child_install(request->stderr_fd, STDERR_FILENO) != 0) goto failed;
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0) goto failed;
+    if (null != STDIN_FILENO) {
+        if (dup2(null, STDIN_FILENO) < 0) goto failed;
+        close(null);
+    }
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) != 0)
+#endif
+    {
+        // Before Linux 5.9: every other descriptor the runner has is close-on-exec, but not all of a
+        // library's may be.
+        long last = sysconf(_SC_OPEN_MAX);
+        long end = last > 0 && last < 65536 ? last : 65536;
+        for (long descriptor = STDERR_FILENO + 1; descriptor < end; descriptor++) close((int)descriptor);
+    }
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+    execve(request->path, request->argv, request->envp);
+failed:
+    request->error = errno ? errno : ECHILD;
+    _exit(127);
+}
+
+/// What glibc's posix_spawn does, less: it blocks every signal, SIGCHLD too, while it waits for the child's
+/// exec, and under load the spawning thread spends much of its time there, so the exits of other children
+/// were kept pending and each woke a thread of the runner; it also maps and unmaps a stack per child and
+/// checks each file action against the descriptor limit.
 int cr_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int directory_fd,
              int stdout_fd, int stderr_fd) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    int rc = posix_spawn_file_actions_init(&actions);
-    if (rc != 0) return rc;
-    rc = posix_spawnattr_init(&attributes);
-    if (rc != 0) {
-        posix_spawn_file_actions_destroy(&actions);
-        return rc;
+    struct spawn_request request = {path, argv, envp, directory_fd, stdout_fd, stderr_fd, 0};
+    // The child shares this memory until its exec (CLONE_VM | CLONE_VFORK: nothing is copied, and this
+    // thread waits meanwhile); its stack is this array, in this thread's frame.
+    char stack[32 * 1024] __attribute__((aligned(16)));
+    // Every signal blocked (raw, so glibc's own two as well) until the child has reset their handlers, but
+    // SIGCHLD at its default action: no handler of the runner's can run for it, and left unblocked here
+    // the exit of another child while this one starts is dropped as it is raised, rather than kept pending
+    // until it wakes some other thread of the runner just to be discarded.
+    uint64_t blocked = ~(uint64_t)0, previous = 0;
+    struct sigaction child_signal;
+    if (sigaction(SIGCHLD, NULL, &child_signal) == 0 && child_signal.sa_handler == SIG_DFL)
+        blocked &= ~((uint64_t)1 << (SIGCHLD - 1));
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &blocked, &previous, sizeof(blocked));
+    int child = clone(spawn_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &request);
+    int code = child < 0 ? errno : request.error;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &previous, NULL, sizeof(previous));
+    if (child < 0) return code;
+    if (code != 0) {
+        // It failed before its exec and has exited: reap it.
+        while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+        return code;
     }
-    // The working directory first, while its descriptor is still open in the child; the output pipes
-    // before stdin, so that a pipe that happens to be descriptor 0 is copied before /dev/null replaces it.
-    if (directory_fd >= 0) rc = posix_spawn_file_actions_addfchdir_np(&actions, directory_fd);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+    *pid = child;
+    return 0;
+}
 
-    // Signals 1 to 31 back to their default actions (the runner ignores some, and an ignored signal stays
-    // ignored across exec); glibc keeps the real-time ones above them for itself. Each one is a system call
-    // in the child while the runner's thread waits for its exec, so not all 64.
-    sigset_t none, standard;
-    sigemptyset(&none);
-    sigemptyset(&standard);
-    for (int signal = 1; signal < 32; signal++) {
-        if (signal != SIGKILL && signal != SIGSTOP) sigaddset(&standard, signal);
-    }
-    if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &none);
-    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &standard);
-    if (rc == 0)
-        rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attributes, argv, envp);
-
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    return rc;
+void cr_unblock_child_signal(void) {
+    sigset_t child;
+    sigemptyset(&child);
+    sigaddset(&child, SIGCHLD);
+    (void)pthread_sigmask(SIG_UNBLOCK, &child, NULL);
 }
 
 int cr_output_pipe(int descriptors[2]) {

@@ -5,12 +5,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/// Starts `path` with `argv` and `envp` through posix_spawn (no copy of the runner's address space): in a
-/// new session (so a new process group), stdin `/dev/null`, stdout and stderr on the given descriptors,
-/// in the directory `directory_fd` when it is not -1, every other descriptor closed, no signal blocked
-/// and signals 1–31 at their default action. Returns 0, or the errno of the failure.
+/// Starts `path` with `argv` and `envp` (clone with CLONE_VM | CLONE_VFORK: no copy of the runner's address
+/// space): in a new session (so a new process group), stdin `/dev/null`, stdout and stderr on the given
+/// descriptors, in the directory `directory_fd` when it is not -1, every other descriptor closed, no signal
+/// blocked and signals 1–31 at their default action. Returns 0, or the errno of the failure (a child that
+/// failed before its exec is reaped).
 int cr_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int directory_fd,
              int stdout_fd, int stderr_fd);
+
+/// Unblocks SIGCHLD in the calling thread, the one that starts every child (with ``cr_spawn``). A child's
+/// exit signals its parent thread's process; when that thread blocks the signal (as the thread it was
+/// created from does), the kernel keeps it pending and wakes another thread of the runner only to discard
+/// it. Unblocked there, and at its default action, it is dropped as it is raised. Exits are watched through
+/// pidfds and waitpid, never through the signal.
+void cr_unblock_child_signal(void);
 
 /// A pipe for a child's output, both ends close-on-exec, the runner's (read) end non-blocking: 0 or -1 with errno.
 int cr_output_pipe(int descriptors[2]);

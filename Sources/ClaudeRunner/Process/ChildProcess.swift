@@ -20,9 +20,10 @@ import Synchronization
 ///   SIGTERM to the whole group, then SIGKILL after ``ProcessSpec/terminationGrace``;
 /// - when the child has exited, whatever it left running in its group is killed.
 ///
-/// One ``ProcessMonitor`` thread starts every child with `posix_spawn` (the runner's memory is never copied,
-/// and no event loop or task thread waits for the child's exec), reads its pipes and notices its exit: a run
-/// costs one thread hop to start and one when it ends, none per chunk of output.
+/// One ``ProcessMonitor`` thread starts every child with `cr_spawn`, a vfork-style clone as `posix_spawn`
+/// makes (the runner's memory is never copied, and no event loop or task thread waits for the child's
+/// exec), reads its pipes and notices its exit: a run costs one thread hop to start and one when it ends,
+/// none per chunk of output.
 public enum ChildProcess {
     /// The executable could not be started.
     public struct LaunchError: Error, Sendable, CustomStringConvertible {
@@ -151,7 +152,7 @@ enum ExecutableLookup {
     }
 }
 
-/// The C arrays `posix_spawn` takes: the arguments, and the runner's environment with the spec's changes.
+/// The C arrays `execve` takes: the arguments, and the runner's environment with the spec's changes.
 enum EnvironmentBlock {
     /// Calls `body` with `argv` (the path first) and `envp`, both valid only inside it.
     static func withArguments<T>(

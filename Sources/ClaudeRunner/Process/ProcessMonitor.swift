@@ -11,9 +11,10 @@ import Synchronization
 /// The one thread that starts every child, reads its stdout and stderr, notices when it exits, and stops
 /// process groups (on cancel, on a watchdog's word, SIGKILL after the grace).
 ///
-/// Starting a child here keeps `posix_spawn`'s wait for the child's exec (a fraction of a millisecond, much
+/// Starting a child here keeps the wait for the child's exec (`cr_spawn`: a fraction of a millisecond, much
 /// more on a loaded machine) off the event loops and the task threads, which would otherwise stall every
-/// connection on them while it lasts. A child is then watched through epoll: its two pipes and its pidfd.
+/// connection on them while it lasts. This thread leaves SIGCHLD unblocked, so that a child's exit signal,
+/// at its default action, is dropped as it is raised instead of waking another thread of the runner. A child is then watched through epoll: its two pipes and its pidfd.
 /// Output is handed to the child's handler as it is read, on this thread; when the pidfd says the child has
 /// exited, its group is killed (the zombie still holds the group id, so no other process can have it), what
 /// is left in the pipes is read, and the child is reaped and its waiting task resumed. Every signal and
@@ -72,6 +73,7 @@ final class ProcessMonitor: Sendable {
         let thread = Thread { [self] in
             // The kernel's name of the thread (in `top -H`, `perf`), not only Foundation's.
             cr_name_thread("process-monitor")
+            cr_unblock_child_signal()
             var loop = MonitorLoop(monitor: self)
             loop.run()
         }
