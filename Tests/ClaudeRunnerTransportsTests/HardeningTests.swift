@@ -1,9 +1,11 @@
 import ClaudeRunner
 import ClaudeRunnerClient
 import ClaudeRunnerTesting
+import ClaudeRunnerTransports
 import Foundation
 import NATS
 import NIOCore
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -495,5 +497,49 @@ struct ShutdownGateTests {
             #expect(String(buffer: ping.payload).contains("io.nats.micro.v1.ping_response"))
         }
         await server.shutdown()
+    }
+}
+
+@Suite("HTTP server cancelled under load", .timeLimit(.minutes(3)))
+struct HTTPCancelUnderLoadTests {
+    @Test("connections that arrive while the HTTP server is being cancelled are closed, and nothing traps")
+    func connectionsDuringCancel() async throws {
+        let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "ok"])
+        defer { fixture.directory.remove() }
+        let logger = RunnerFixture.logger
+        for round in 0..<30 {
+            let service = RunnerService(
+                config: fixture.config, scheduler: BackgroundWork(shutdownGrace: .seconds(5), logger: logger),
+                logger: logger)
+            let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+            let app = try HTTPTransport.application(
+                service: service, address: ListenAddress(host: "127.0.0.1", port: 0), logger: logger,
+                onServerRunning: { channel in
+                    portContinuation.yield(channel.localAddress?.port ?? 0)
+                    portContinuation.finish()
+                })
+            let server = Task { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            // Threads of their own that keep connecting, so that some connections are always being accepted.
+            let stop = Atomic(false)
+            let connected = Atomic(0)
+            let hammers = (0..<4).map { _ in
+                let thread = Thread {
+                    while !stop.load(ordering: .relaxed) {
+                        if connectAndClose(port: port) { connected.add(1, ordering: .relaxed) }
+                    }
+                }
+                thread.start()
+                return thread
+            }
+            try await Task.sleep(for: .milliseconds(5 + round % 10))
+            server.cancel()
+            _ = await server.result
+            stop.store(true, ordering: .relaxed)
+            while hammers.contains(where: { !$0.isFinished }) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(connected.load(ordering: .relaxed) > 0, "round \(round): no connection was accepted")
+            #expect(!connectAndClose(port: port), "round \(round): the server still listens after its cancel")
+        }
     }
 }

@@ -71,9 +71,12 @@ public enum HTTPTransport {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let http = service.config.http
-        var server: HTTPServerBuilder = .http1()
+        var server = HTTPServerBuilder { AbandonedConnectionGuard(base: HTTP1Channel(responder: $0)) }
         if let certificate = http.tlsCertificate, let key = http.tlsKey {
-            server = try .tls(.http1(), tlsConfiguration: tlsConfiguration(certificate: certificate, key: key))
+            let tls = try tlsConfiguration(certificate: certificate, key: key)
+            server = HTTPServerBuilder {
+                AbandonedConnectionGuard(base: try TLSChannel(HTTP1Channel(responder: $0), tlsConfiguration: tls))
+            }
         } else if http.tlsCertificate != nil || http.tlsKey != nil {
             throw RunnerError.invalidRequest("http.tls needs both cert and key")
         }
