@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// Swift Concurrency's jobs run on its own cooperative pool, not on NIO's event loops: with NIO's loops as the
 /// global executor, every hop to the generic executor became a real switch, and a library that holds a lock
 /// across such a hop (swift-async-algorithms' `merge`, inside Hummingbird's date cache) could deadlock the loop
-/// that cancelled it: a server whose listen address was taken then hung instead of exiting.
+/// that cancelled it: a server whose listen address was taken then hung instead of exiting. (Only the HTTP
+/// server's own tasks prefer its event loop, through a task executor preference: `HTTPApplication`.)
 @main
 struct ClaudeRunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

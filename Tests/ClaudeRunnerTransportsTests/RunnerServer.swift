@@ -52,7 +52,7 @@ struct RunnerServer: Sendable {
                 return nil
             }
             group.addTask {
-                try await app.runService()
+                try await app.run()
                 return nil
             }
             var iterator = ports.makeAsyncIterator()

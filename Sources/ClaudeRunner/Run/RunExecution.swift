@@ -114,10 +114,15 @@ public final class RunExecution: Sendable {
         return true
     }
 
+    /// The executor a run's own task prefers: the one its transport runs its handlers on (the HTTP
+    /// transport's event loop), so that the run does not hop to Swift's shared pool and back; `nil` (NATS,
+    /// `run-issue`) is that pool.
+    @TaskLocal public static var preferredExecutor: (any TaskExecutor)?
+
     /// Runs `body` so that ``cancel()`` can stop it, registered as an active run for its length.
     /// Cancelling the calling task (a client that went away, shutdown) cancels `body` too.
     func cancellable<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let task = Task { try await body() }
+        let task = Task(executorPreference: Self.preferredExecutor) { try await body() }
         let alreadyCancelled: Bool = state.withLock { state in
             state.cancel = { task.cancel() }
             return state.cancelRequested || state.superseded

@@ -6,6 +6,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 
 /// The runner's HTTP API: `POST /api/run`, `/api/run-issue`, `/api/cleanup-issue`.
@@ -64,12 +65,18 @@ public enum HTTPTransport {
         return router
     }
 
-    /// Builds the HTTP application for `address` (`host:port` or `:port`), HTTPS when `http.tls` is set.
+    /// The event loop every HTTP server of this process runs on (``HTTPApplication``), a thread of its own for
+    /// the life of the process: what the HTTP handlers do never delays the NATS connection or the GitHub
+    /// client, which use NIO's shared loops.
+    static let eventLoop: any EventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+
+    /// Builds the HTTP application for `address` (`host:port` or `:port`), HTTPS when `http.tls` is set, on
+    /// one event loop (``HTTPApplication``).
     /// - Throws: ``RunnerError`` when the TLS certificate or key cannot be loaded.
     public static func application(
         service: RunnerService, address: ListenAddress, logger: Logger, observability: Observability = .init(),
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-    ) throws -> some ApplicationProtocol {
+    ) throws -> HTTPApplication<some ApplicationProtocol> {
         let http = service.config.http
         var server = HTTPServerBuilder { AbandonedConnectionGuard(base: HTTP1Channel(responder: $0)) }
         if let certificate = http.tlsCertificate, let key = http.tlsKey {
@@ -80,14 +87,16 @@ public enum HTTPTransport {
         } else if http.tlsCertificate != nil || http.tlsKey != nil {
             throw RunnerError.invalidRequest("http.tls needs both cert and key")
         }
-        return Application(
+        let application = Application(
             router: router(
                 service: service, maxBodyBytes: http.maxBodyBytes, tokens: http.tokens, observability: observability),
             server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "claude-runner"),
             onServerRunning: onServerRunning,
+            eventLoopGroupProvider: .shared(eventLoop),
             logger: logger
         )
+        return HTTPApplication(base: application, executor: EventLoopTaskExecutor(eventLoop))
     }
 
     static func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
