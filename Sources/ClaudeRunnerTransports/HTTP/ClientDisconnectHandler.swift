@@ -19,7 +19,7 @@ final class ClientDisconnectHandler: ChannelInboundHandler, RemovableChannelHand
     /// Puts the handler into `channel`'s pipeline without waiting for the event loop; a connection that is
     /// already closed counts as a client that has left.
     func install(on channel: any Channel) {
-        channel.eventLoop.execute {
+        onLoop(of: channel) {
             guard channel.isActive, (try? channel.pipeline.syncOperations.addHandler(self, position: .first)) != nil
             else { return self.clientLeft() }
         }
@@ -27,7 +27,18 @@ final class ClientDisconnectHandler: ChannelInboundHandler, RemovableChannelHand
 
     /// Takes the handler out again (also without waiting).
     func uninstall(from channel: any Channel) {
-        channel.pipeline.removeHandler(self, promise: nil)
+        onLoop(of: channel) { channel.pipeline.removeHandler(self, promise: nil) }
+    }
+
+    /// Runs `body` on `channel`'s event loop: now when this is it (the HTTP handlers run there), else as a job
+    /// queued there. Either way an install and the uninstall after it happen in that order, even when the
+    /// request ends without ever waiting.
+    private func onLoop(of channel: any Channel, _ body: @escaping @Sendable () -> Void) {
+        if channel.eventLoop.inEventLoop {
+            body()
+        } else {
+            channel.eventLoop.execute(body)
+        }
     }
 
     /// Calls `action` once when the client leaves, or at once when it has left already.

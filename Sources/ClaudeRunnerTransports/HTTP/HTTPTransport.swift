@@ -226,8 +226,8 @@ public enum HTTPTransport {
     /// Runs a prompt, cancelling the run when the client's connection closes (its process group is then
     /// stopped and it ends `cancelled`).
     ///
-    /// The watch costs the request no wait on the event loop: the handler is put in and taken out by jobs
-    /// queued on the channel's loop.
+    /// The watch costs the request no wait on the event loop: the handler is put in and taken out on the
+    /// channel's loop, where the handlers run (or by jobs queued there).
     static func runUntilClientLeaves(
         _ request: RunRequest, channel: any Channel, service: RunnerService, logger: Logger
     ) async throws -> RunResult {
