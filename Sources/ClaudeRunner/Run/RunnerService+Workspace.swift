@@ -63,10 +63,13 @@ extension RunnerService {
         let git = git(for: repo)
         var source = WorkspaceSource.clone
         if let mirrors {
+            // The mirror cache measures and removes whole mirrors: on Swift's shared pool, whatever executor
+            // the run prefers (never the HTTP transport's event loop, which every connection shares).
             source =
-                try await workspaceFromMirror(
-                    mirrors, repo: repo, git: git, into: directory, ref: ref, shallow: shallow, logger: logger)
-                ?? .clone
+                try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                    try await workspaceFromMirror(
+                        mirrors, repo: repo, git: git, into: directory, ref: ref, shallow: shallow, logger: logger)
+                } ?? .clone
         }
         if source == .clone {
             try await git.clone(source: repo.cloneSource, into: directory, ref: ref, shallow: shallow, logger: logger)
