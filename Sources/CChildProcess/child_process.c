@@ -32,12 +32,53 @@ static int child_install(int descriptor, int target) {
     return flags < 0 ? -1 : fcntl(descriptor, F_SETFD, flags & ~FD_CLOEXEC);
 }
 
+/// Closes every descriptor from `first` up, in the child: close_range (Linux 5.9), else what /proc/self/fd
+/// lists (read with getdents64 into a buffer on the stack, as glibc's closefrom does). Returns 0, or -1 with
+/// errno when neither is possible.
+static int close_descriptors_from(int first) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, first, ~0U, 0) == 0) return 0;
+#endif
+    int directory = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (directory < 0) return -1;
+    char entries[1024] __attribute__((aligned(8)));
+    while (1) {
+        long size = syscall(SYS_getdents64, directory, entries, sizeof(entries));
+        if (size < 0) {
+            close(directory);
+            return -1;
+        }
+        if (size == 0) break;
+        for (long offset = 0; offset < size;) {
+            struct {
+                uint64_t inode;
+                int64_t next;
+                unsigned short length;
+                unsigned char type;
+                char name[];
+            } *entry = (void *)(entries + offset);
+            offset += entry->length;
+            int descriptor = 0;
+            const char *digit = entry->name;
+            if (*digit < '0' || *digit > '9') continue;
+            for (; *digit >= '0' && *digit <= '9'; digit++) descriptor = descriptor * 10 + (*digit - '0');
+            // Closing while listing: the directory's own descriptor stays, the listing goes on from its offset.
+            if (descriptor >= first && descriptor != directory) close(descriptor);
+        }
+    }
+    close(directory);
+    return 0;
+}
+
 /// The child, on its own small stack in the runner's memory while the runner's thread waits for its exec:
 /// only system calls here, no allocation and no lock.
 static int spawn_child(void *argument) {
     struct spawn_request *request = argument;
     // Signals 1 to 31 back to their default actions (the runner ignores some, and an ignored signal stays
     // ignored across exec; a caught one must not run the runner's handler here). All are blocked until then.
+    // The real-time ones above keep their handlers (glibc's own two among them) until the exec resets them:
+    // they are only ever sent to a chosen process, and this one is brand new and in a session of its own by
+    // the time they are unblocked, just before the exec.
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_handler = SIG_DFL;
@@ -56,16 +97,7 @@ static int spawn_child(void *argument) {
         if (dup2(null, STDIN_FILENO) < 0) goto failed;
         close(null);
     }
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) != 0)
-#endif
-    {
-        // Before Linux 5.9: every other descriptor the runner has is close-on-exec, but not all of a
-        // library's may be.
-        long last = sysconf(_SC_OPEN_MAX);
-        long end = last > 0 && last < 65536 ? last : 65536;
-        for (long descriptor = STDERR_FILENO + 1; descriptor < end; descriptor++) close((int)descriptor);
-    }
+    if (close_descriptors_from(STDERR_FILENO + 1) != 0) goto failed;
     uint64_t none = 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
     execve(request->path, request->argv, request->envp);
