@@ -136,14 +136,18 @@ private func boundLoopbackSocket() throws -> (Int32, Int) {
     return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }
 
-/// Opens a TCP connection to 127.0.0.1:`port` and closes it at once: whether the connect succeeded within
-/// 100 ms (a listener whose backlog is full drops the handshake, and the kernel would retry for seconds).
+/// Opens a TCP connection to 127.0.0.1:`port` and closes it at once (with a reset): whether the connect
+/// succeeded within 100 ms (a listener whose backlog is full drops the handshake, and the kernel would retry
+/// for seconds).
 public func connectAndClose(port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { return false }
     defer { close(descriptor) }
     var limit = timeval(tv_sec: 0, tv_usec: 100_000)
     _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    // Closed with a reset: no TIME_WAIT left behind to use up ports when this is called in a loop.
+    var reset = linger(l_onoff: 1, l_linger: 0)
+    _ = setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = UInt16(port).bigEndian

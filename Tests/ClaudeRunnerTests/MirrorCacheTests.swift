@@ -255,7 +255,9 @@ struct MirrorCacheTests {
             let impatient = Task {
                 try await cache.withLease(name, identity: source, kind: .refresh, perform: probe.perform) { $0.path }
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // Both wait for the one update once it runs (on a loaded machine that can take a moment).
+            try await eventually(timeout: .seconds(30), "the shared update") { probe.running.withLock { $0 } == 1 }
+            try await Task.sleep(for: .milliseconds(100))
             impatient.cancel()
             await #expect(throws: CancellationError.self) { try await impatient.value }
             // It left while the shared update was still going (it takes 5 s), not when it ended.
