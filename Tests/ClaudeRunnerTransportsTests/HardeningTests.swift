@@ -506,47 +506,50 @@ struct HTTPCancelUnderLoadTests {
     func connectionsDuringCancel() async throws {
         let fixture = try RunnerFixture(claudeBehaviour: ["OUTPUT": "ok"])
         defer { fixture.directory.remove() }
-        let logger = RunnerFixture.logger
         for round in 0..<30 {
-            let service = RunnerService(
-                config: fixture.config, scheduler: BackgroundWork(shutdownGrace: .seconds(5), logger: logger),
-                logger: logger)
-            let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-            let app = try HTTPTransport.application(
-                service: service, address: ListenAddress(host: "127.0.0.1", port: 0), logger: logger,
-                onServerRunning: { channel in
-                    portContinuation.yield(channel.localAddress?.port ?? 0)
-                    portContinuation.finish()
-                })
-            let server = Task {
-                // A server that fails to start ends the wait for its port too.
-                defer { portContinuation.finish() }
-                try await app.run()
+            let connector = Connector()
+            defer { connector.stop() }
+            // The server is cancelled as the body returns, while the connector still connects; `with` returns
+            // once it has ended. (Whether the port still answers is not asked: in a parallel suite another
+            // test's server can be given the same port a moment later.)
+            try await RunnerServer.with(fixture) { server in
+                connector.start(port: server.port)
+                try await eventually("round \(round): a connection accepted") { connector.connections > 0 }
+                try await Task.sleep(for: .milliseconds(round % 10))
             }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next(), "round \(round): the server did not start")
-            // Threads of their own that keep connecting, so that some connections are always being accepted.
-            let stop = Atomic(false)
-            let connected = Atomic(0)
-            let hammers = (0..<2).map { _ in
-                let thread = Thread {
-                    while !stop.load(ordering: .relaxed) {
-                        if connectAndClose(port: port) { connected.add(1, ordering: .relaxed) }
-                        // A few thousand connections a second: enough to meet the cancel, without taking the
-                        // CPU from the tests that run beside this one.
-                        usleep(300)
-                    }
-                }
-                thread.start()
-                return thread
-            }
-            try await eventually("round \(round): a connection accepted") { connected.load(ordering: .relaxed) > 0 }
-            try await Task.sleep(for: .milliseconds(round % 10))
-            server.cancel()
-            _ = await server.result
-            stop.store(true, ordering: .relaxed)
-            while hammers.contains(where: { !$0.isFinished }) { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(!connectAndClose(port: port), "round \(round): the server still listens after its cancel")
+            try await connector.stopAndWait()
         }
+    }
+}
+
+/// Two threads of their own that keep connecting to a port, so that some connections are always being
+/// accepted, until stopped.
+private final class Connector: Sendable {
+    private let stopped = Atomic(false)
+    private let connected = Atomic(0)
+    private let running = Atomic(0)
+
+    var connections: Int { connected.load(ordering: .relaxed) }
+
+    func start(port: Int) {
+        for _ in 0..<2 {
+            running.add(1, ordering: .relaxed)
+            Thread { [self] in
+                defer { running.subtract(1, ordering: .releasing) }
+                while !stopped.load(ordering: .relaxed) {
+                    if connectAndClose(port: port) { connected.add(1, ordering: .relaxed) }
+                    // A few thousand connections a second: enough to meet the cancel, without taking the CPU
+                    // from the tests that run beside this one.
+                    usleep(300)
+                }
+            }.start()
+        }
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    func stopAndWait() async throws {
+        stop()
+        while running.load(ordering: .acquiring) > 0 { try await Task.sleep(for: .milliseconds(5)) }
     }
 }

@@ -11,7 +11,8 @@ import ServiceLifecycle
 
 /// The runner's real HTTP application on a free loopback port, with its background work, for a test.
 struct RunnerServer: Sendable {
-    let baseURL: String
+    let port: Int
+    var baseURL: String { "http://127.0.0.1:\(port)" }
     let service: RunnerService
     let background: BackgroundWork
 
@@ -57,7 +58,7 @@ struct RunnerServer: Sendable {
             }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw Command.Failure(description: "runner did not start") }
-            let server = RunnerServer(baseURL: "http://127.0.0.1:\(port)", service: service, background: background)
+            let server = RunnerServer(port: port, service: service, background: background)
             group.addTask { try await body(server) }
             defer { group.cancelAll() }
             while let result = try await group.next() {

@@ -14,12 +14,12 @@ import Synchronization
 /// Starting a child here keeps the wait for the child's exec (`cr_spawn`: a fraction of a millisecond, much
 /// more on a loaded machine) off the event loops and the task threads, which would otherwise stall every
 /// connection on them while it lasts. This thread leaves SIGCHLD unblocked, so that a child's exit signal,
-/// at its default action, is dropped as it is raised instead of waking another thread of the runner. A child is then watched through epoll: its two pipes and its pidfd.
-/// Output is handed to the child's handler as it is read, on this thread; when the pidfd says the child has
-/// exited, its group is killed (the zombie still holds the group id, so no other process can have it), what
-/// is left in the pipes is read, and the child is reaped and its waiting task resumed. Every signal and
-/// every `waitpid` happens on this thread, so a pid is never signalled after it was reaped. On a kernel
-/// without pidfd the exit is polled instead.
+/// at its default action, is dropped as it is raised instead of waking another thread of the runner. A child
+/// is then watched through epoll: its two pipes and its pidfd. Output is handed to the child's handler as it
+/// is read, on this thread; when the pidfd says the child has exited, its group is killed (the zombie still
+/// holds the group id, so no other process can have it), what is left in the pipes is read, and the child is
+/// reaped and its waiting task resumed. Every signal and every `waitpid` happens on this thread, so a pid is
+/// never signalled after it was reaped. On a kernel without pidfd the exit is polled instead.
 ///
 /// Other threads talk to it through a small inbox (children to start, stop requests) and an eventfd that
 /// wakes it.
